@@ -1,0 +1,281 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// OnError is the policy for bad samples and shards.
+type OnError string
+
+const (
+	// Skip drops the bad sample (or the rest of a bad shard), counts it and goes on.
+	Skip OnError = "skip"
+	// Fail stops the run at the first bad sample.
+	Fail OnError = "fail"
+)
+
+// Source yields samples with their encoded bytes. Next returns io.EOF after the last one.
+// A *SampleError drops that sample and a *ShardError the rest of a shard under the skip policy;
+// any other error stops the run. Next is called from one goroutine.
+type Source interface {
+	Next(ctx context.Context) (*Item, error)
+}
+
+// StageFunc processes one item in place. Returning a *SampleError marks the sample bad.
+type StageFunc func(ctx context.Context, it *Item) error
+
+// Run owns every goroutine of one pipeline run: the stages started on it stop when the first
+// of them fails or when the parent context ends, and Wait returns the first error.
+type Run struct {
+	ctx    context.Context
+	group  *errgroup.Group
+	policy OnError
+
+	mu     sync.Mutex
+	stages []*StageStats
+	skips  SkipLog
+}
+
+// NewRun starts an empty run under ctx.
+func NewRun(ctx context.Context, policy OnError) *Run {
+	g, gctx := errgroup.WithContext(ctx)
+	if policy == "" {
+		policy = Skip
+	}
+	return &Run{ctx: gctx, group: g, policy: policy}
+}
+
+// Context is cancelled when the run stops.
+func (r *Run) Context() context.Context { return r.ctx }
+
+// Go runs fn as one more goroutine owned by the run.
+func (r *Run) Go(fn func(ctx context.Context) error) { r.group.Go(func() error { return fn(r.ctx) }) }
+
+// Wait waits for every goroutine and returns the first error.
+func (r *Run) Wait() error { return r.group.Wait() }
+
+// Stages returns the counters of every stage, in flow order.
+func (r *Run) Stages() []*StageStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*StageStats(nil), r.stages...)
+}
+
+// Skips returns what was skipped so far.
+func (r *Run) Skips() SkipReport { return r.skips.Report() }
+
+func (r *Run) newStats(name string, workers int, out chan *Item) *StageStats {
+	s := &StageStats{Name: name, Workers: workers, queueCap: cap(out)}
+	if out != nil {
+		s.queueLen = func() int { return len(out) }
+	}
+	r.mu.Lock()
+	r.stages = append(r.stages, s)
+	r.mu.Unlock()
+	return s
+}
+
+// Source starts one goroutine that pulls items from src, numbers them (Item.Seq) and sends
+// them into a queue of the given capacity.
+func (r *Run) Source(name string, src Source, queue int) <-chan *Item {
+	out := make(chan *Item, queue)
+	st := r.newStats(name, 1, out)
+	r.group.Go(func() error {
+		defer close(out)
+		var seq int64
+		for {
+			t0 := time.Now()
+			it, err := src.Next(r.ctx)
+			t1 := time.Now()
+			st.BusyNs.Add(int64(t1.Sub(t0)))
+			switch {
+			case err == io.EOF:
+				return nil
+			case err != nil:
+				if shardErr, ok := AsShardError(err); ok && r.policy == Skip {
+					r.skips.addShard(shardErr)
+					continue
+				}
+				if se, ok := AsSampleError(err); ok && r.policy == Skip {
+					if se.Stage == "" {
+						se.Stage = name
+					}
+					it = &Item{Meta: se.Meta, Skip: se}
+					r.skips.add(se)
+					st.Skipped.Add(1)
+				} else {
+					if r.ctx.Err() != nil {
+						return r.ctx.Err()
+					}
+					return fmt.Errorf("%s: %w", name, err)
+				}
+			}
+			st.Latency.Observe(t1.Sub(t0))
+			st.Out.Add(1)
+			it.Seq = seq
+			seq++
+			if err := send(r.ctx, out, it, st); err != nil {
+				return err
+			}
+		}
+	})
+	return out
+}
+
+// Stage starts workers goroutines that apply fn to every item from in and send the results
+// into a queue of the given capacity. Items already skipped pass through untouched.
+func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFunc) <-chan *Item {
+	if workers < 1 {
+		workers = 1
+	}
+	out := make(chan *Item, queue)
+	st := r.newStats(name, workers, out)
+	var wg sync.WaitGroup
+	wg.Add(workers)
+	for w := 0; w < workers; w++ {
+		r.group.Go(func() error {
+			defer wg.Done()
+			for {
+				it, ok, err := receive(r.ctx, in, st)
+				if err != nil || !ok {
+					return err
+				}
+				if it.Skip == nil {
+					if err := r.apply(name, st, fn, it); err != nil {
+						return err
+					}
+				} else {
+					st.In.Add(1)
+				}
+				if err := send(r.ctx, out, it, st); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	r.group.Go(func() error { wg.Wait(); close(out); return nil })
+	return out
+}
+
+// Consume runs fn on every item from in, on one goroutine (the batcher, a sink). fn sees
+// skipped items too, so it can keep order and counts; skipping them is its business.
+func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context, it *Item) error, done func(ctx context.Context) error) {
+	st := r.newStats(name, 1, nil)
+	r.group.Go(func() error {
+		for {
+			it, ok, err := receive(r.ctx, in, st)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				if done == nil {
+					return nil
+				}
+				return done(r.ctx)
+			}
+			st.In.Add(1)
+			t0 := time.Now()
+			err = protect(name, it, func() error { return fn(r.ctx, it) })
+			d := time.Since(t0)
+			st.BusyNs.Add(int64(d))
+			if err != nil {
+				return err
+			}
+			st.Latency.Observe(d)
+			st.Out.Add(1)
+		}
+	})
+}
+
+// apply runs fn on it, applying the error policy.
+func (r *Run) apply(name string, st *StageStats, fn StageFunc, it *Item) error {
+	st.In.Add(1)
+	t0 := time.Now()
+	err := protect(name, it, func() error { return fn(r.ctx, it) })
+	d := time.Since(t0)
+	st.BusyNs.Add(int64(d))
+	st.Latency.Observe(d)
+	if err == nil {
+		st.Out.Add(1)
+		return nil
+	}
+	se, ok := AsSampleError(err)
+	if !ok {
+		it.Release()
+		if r.ctx.Err() != nil {
+			return r.ctx.Err()
+		}
+		return fmt.Errorf("%s: %s: %w", name, it.Meta, err)
+	}
+	if se.Stage == "" {
+		se.Stage = name
+	}
+	if se.Meta.Key == "" {
+		se.Meta = it.Meta
+	}
+	it.Release()
+	if r.policy != Skip {
+		return se
+	}
+	it.Skip = se
+	r.skips.add(se)
+	st.Skipped.Add(1)
+	return nil
+}
+
+// protect turns a panic in fn into an error that names the stage and the sample: a panic is a
+// bug, so it stops the run whatever the policy.
+func protect(stage string, it *Item, fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: %s: %s: %v\n%s", stage, it.Meta, ReasonPanic, p, debug.Stack())
+		}
+	}()
+	return fn()
+}
+
+func receive(ctx context.Context, in <-chan *Item, st *StageStats) (*Item, bool, error) {
+	select {
+	case it, ok := <-in:
+		return it, ok, nil
+	default:
+	}
+	t0 := time.Now()
+	select {
+	case it, ok := <-in:
+		st.StarvedNs.Add(int64(time.Since(t0)))
+		return it, ok, nil
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+func send(ctx context.Context, out chan<- *Item, it *Item, st *StageStats) error {
+	select {
+	case out <- it:
+		return nil
+	default:
+	}
+	t0 := time.Now()
+	select {
+	case out <- it:
+		st.BlockedNs.Add(int64(time.Since(t0)))
+		return nil
+	case <-ctx.Done():
+		it.Release()
+		return ctx.Err()
+	}
+}
+
+// IsCancel reports whether err only says that the run was stopped.
+func IsCancel(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

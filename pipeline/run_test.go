@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// countSource yields n items; items whose index is in bad fail with a SampleError.
+type countSource struct {
+	n, i int
+	bad  map[int]bool
+}
+
+func (s *countSource) Next(ctx context.Context) (*Item, error) {
+	if s.i >= s.n {
+		return nil, io.EOF
+	}
+	m := Meta{Key: fmt.Sprintf("%04d", s.i), Index: int64(s.i), Shard: "mem"}
+	s.i++
+	if s.bad[s.i-1] {
+		return nil, Badf(m, ReasonNoLabel, "no label")
+	}
+	return &Item{Meta: m}, nil
+}
+
+func TestRunOrderAndCounts(t *testing.T) {
+	for _, policy := range []OnError{Skip, Fail} {
+		t.Run(string(policy), func(t *testing.T) {
+			r := NewRun(context.Background(), policy)
+			src := r.Source("read", &countSource{n: 500, bad: map[int]bool{7: true}}, 4)
+			mid := r.Stage("work", 8, 4, src, func(ctx context.Context, it *Item) error {
+				time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
+				if it.Index == 42 {
+					return Badf(it.Meta, ReasonCorrupt, "bad pixels")
+				}
+				return nil
+			})
+			var ro Reorder
+			var got []int64
+			var skipped int
+			var ready []*Item
+			r.Consume("sink", mid, func(ctx context.Context, it *Item) error {
+				ready = ro.Push(it, ready[:0])
+				for _, x := range ready {
+					if x.Skip != nil {
+						skipped++
+						continue
+					}
+					got = append(got, x.Index)
+				}
+				return nil
+			}, nil)
+			err := r.Wait()
+			if policy == Fail {
+				var se *SampleError
+				if !errors.As(err, &se) || se.Reason != ReasonNoLabel && se.Reason != ReasonCorrupt {
+					t.Fatalf("want a SampleError, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got)+skipped != 500 || skipped != 2 {
+				t.Fatalf("emitted %d + skipped %d, want 498 + 2", len(got), skipped)
+			}
+			for i := 1; i < len(got); i++ {
+				if got[i] <= got[i-1] {
+					t.Fatalf("out of order at %d: %d after %d", i, got[i], got[i-1])
+				}
+			}
+			rep := r.Skips()
+			if rep.Total != 2 || rep.Reasons[ReasonCorrupt].Count != 1 || rep.Reasons[ReasonNoLabel].Keys[0] != "mem[0007]" {
+				t.Fatalf("skip report %+v", rep)
+			}
+		})
+	}
+}
+
+func TestRunPanicNamesSample(t *testing.T) {
+	r := NewRun(context.Background(), Skip)
+	src := r.Source("read", &countSource{n: 10}, 1)
+	mid := r.Stage("augment", 2, 1, src, func(ctx context.Context, it *Item) error {
+		if it.Index == 3 {
+			var m map[string]int
+			m["x"] = 1
+		}
+		return nil
+	})
+	r.Consume("sink", mid, func(ctx context.Context, it *Item) error { return nil }, nil)
+	err := r.Wait()
+	if err == nil || !strings.Contains(err.Error(), "augment: mem[0003]: worker_panic") {
+		t.Fatalf("want a panic error naming the sample, got %v", err)
+	}
+}
+
+func TestBudgetBackpressure(t *testing.T) {
+	b := NewBudget(BudgetSplit{Encoded: 64 << 10, Decoded: 1, Views: 1, Batches: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var items []*Item
+	for i := 0; i < 4; i++ {
+		it := &Item{}
+		if _, err := b.Encoded.Alloc(ctx, it, 16<<10); err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, it)
+	}
+	// The account is full: the next allocation must wait until one item is released.
+	got := make(chan error, 1)
+	go func() {
+		_, err := b.Encoded.Alloc(ctx, &Item{}, 10<<10)
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("allocation over budget returned early: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	items[0].Release()
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if p := b.Encoded.Peak(); p > 64<<10 {
+		t.Fatalf("peak %d over the account's limit", p)
+	}
+	if _, err := b.Decoded.Alloc(ctx, &Item{}, 100); err == nil {
+		t.Fatal("a buffer larger than its whole account must fail, not wait")
+	}
+}
+
+func TestSizeClass(t *testing.T) {
+	for _, n := range []int{1, 4097, 5000, 1 << 20, 1<<20 + 1, 150528, 3 << 20} {
+		c := sizeClass(n)
+		if c < n || (n > 4096 && float64(c) > 1.25*float64(n)+1) {
+			t.Errorf("sizeClass(%d) = %d", n, c)
+		}
+	}
+}
+
+func TestHistogramQuantile(t *testing.T) {
+	var h Histogram
+	for i := 1; i <= 1000; i++ {
+		h.Observe(time.Duration(i) * time.Microsecond)
+	}
+	p50 := h.Quantile(0.5)
+	if p50 < 500*time.Microsecond || p50 > 650*time.Microsecond {
+		t.Fatalf("p50 %v", p50)
+	}
+	p99 := h.Quantile(0.99)
+	if p99 < 990*time.Microsecond || p99 > 1250*time.Microsecond {
+		t.Fatalf("p99 %v", p99)
+	}
+}
