@@ -1,0 +1,19 @@
+// Package sink defines what consumes the pipeline's Arrow batches: a trainer, a file, a socket.
+package sink
+
+import (
+	"context"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Sink consumes batches in order. Write takes ownership of rec and must Release it once done
+// with it (that gives the batch's bytes back to the memory budget). Write blocking is how a
+// slow sink slows the whole pipeline. Close flushes and releases everything; it is called once,
+// also after an error or cancellation.
+type Sink interface {
+	Write(ctx context.Context, rec arrow.RecordBatch) error
+	Close() error
+	// Summary returns sink-specific figures for the end-of-run summary (JSON-encodable).
+	Summary() map[string]any
+}
