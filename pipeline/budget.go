@@ -112,7 +112,7 @@ func (e *ErrOverBudget) Error() string {
 // is full. The buffer is given back by it.Release (or ReleaseEncoded, ReleaseImage).
 // The contents of the returned buffer are undefined.
 func (a *Account) Alloc(ctx context.Context, it *Item, n int) ([]byte, error) {
-	class := sizeClass(n)
+	class := SizeClass(n)
 	if err := a.acquire(ctx, int64(class)); err != nil {
 		return nil, err
 	}
@@ -172,9 +172,10 @@ type charge struct {
 	buf     []byte
 }
 
-// sizeClass rounds n up to the next of 1, 1.25, 1.5 or 1.75 times a power of two, so that
-// pooled buffers are reused across images of similar size while wasting at most a quarter.
-func sizeClass(n int) int {
+// SizeClass is the capacity a pooled buffer of n bytes gets, and what its account is charged:
+// n rounded up to the next of 1, 1.25, 1.5 or 1.75 times a power of two, so that pooled
+// buffers are reused across images of similar size while wasting at most a quarter.
+func SizeClass(n int) int {
 	if n <= 4096 {
 		return 4096
 	}

@@ -42,6 +42,9 @@ type Run struct {
 	mu     sync.Mutex
 	stages []*StageStats
 	skips  SkipLog
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed by StopSource
 }
 
 // NewRun starts an empty run under ctx.
@@ -50,8 +53,15 @@ func NewRun(ctx context.Context, policy OnError) *Run {
 	if policy == "" {
 		policy = Skip
 	}
-	return &Run{ctx: gctx, group: g, policy: policy}
+	return &Run{ctx: gctx, group: g, policy: policy, stop: make(chan struct{})}
 }
+
+// StopSource makes the sources stop reading as if their data had ended: the items already in
+// flight still go through every stage and reach the sink. This is the graceful stop.
+func (r *Run) StopSource() { r.stopOnce.Do(func() { close(r.stop) }) }
+
+// Skipped records a sample dropped outside the runtime's stages (by the batcher, say).
+func (r *Run) Skipped(se *SampleError) { r.skips.add(se) }
 
 // Context is cancelled when the run stops.
 func (r *Run) Context() context.Context { return r.ctx }
@@ -73,10 +83,16 @@ func (r *Run) Stages() []*StageStats {
 func (r *Run) Skips() SkipReport { return r.skips.Report() }
 
 func (r *Run) newStats(name string, workers int, out chan *Item) *StageStats {
-	s := &StageStats{Name: name, Workers: workers, queueCap: cap(out)}
-	if out != nil {
-		s.queueLen = func() int { return len(out) }
+	if out == nil {
+		return r.Track(name, workers, nil, 0)
 	}
+	return r.Track(name, workers, func() int { return len(out) }, cap(out))
+}
+
+// Track registers the counters of a stage the caller runs itself (with Go), so that it is
+// reported like the others. queueLen may be nil.
+func (r *Run) Track(name string, workers int, queueLen func() int, queueCap int) *StageStats {
+	s := &StageStats{Name: name, Workers: workers, queueLen: queueLen, queueCap: queueCap}
 	r.mu.Lock()
 	r.stages = append(r.stages, s)
 	r.mu.Unlock()
@@ -84,14 +100,25 @@ func (r *Run) newStats(name string, workers int, out chan *Item) *StageStats {
 }
 
 // Source starts one goroutine that pulls items from src, numbers them (Item.Seq) and sends
-// them into a queue of the given capacity.
-func (r *Run) Source(name string, src Source, queue int) <-chan *Item {
+// them into a queue of the given capacity. When window is not nil, the source takes one of its
+// slots per item before reading it, and the consumer gives it back (Window.Done) once the item
+// left the pipeline in order: this bounds the items in flight, and so the views the reordering
+// batcher may hold while it waits for a slow item.
+func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan *Item {
 	out := make(chan *Item, queue)
 	st := r.newStats(name, 1, out)
 	r.group.Go(func() error {
 		defer close(out)
 		var seq int64
 		for {
+			select {
+			case <-r.stop:
+				return nil
+			default:
+			}
+			if err := window.take(r.ctx, st); err != nil {
+				return err
+			}
 			t0 := time.Now()
 			it, err := src.Next(r.ctx)
 			t1 := time.Now()
@@ -102,6 +129,7 @@ func (r *Run) Source(name string, src Source, queue int) <-chan *Item {
 			case err != nil:
 				if shardErr, ok := AsShardError(err); ok && r.policy == Skip {
 					r.skips.addShard(shardErr)
+					window.Done()
 					continue
 				}
 				if se, ok := AsSampleError(err); ok && r.policy == Skip {
@@ -278,4 +306,39 @@ func send(ctx context.Context, out chan<- *Item, it *Item, st *StageStats) error
 // IsCancel reports whether err only says that the run was stopped.
 func IsCancel(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// Window bounds the number of items between a source and its final consumer.
+type Window struct{ slots chan struct{} }
+
+// NewWindow makes a window of n slots.
+func NewWindow(n int) *Window { return &Window{slots: make(chan struct{}, n)} }
+
+// Size is the number of slots.
+func (w *Window) Size() int { return cap(w.slots) }
+
+func (w *Window) take(ctx context.Context, st *StageStats) error {
+	if w == nil {
+		return nil
+	}
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t0 := time.Now()
+	select {
+	case w.slots <- struct{}{}:
+		st.BlockedNs.Add(int64(time.Since(t0)))
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done gives back the slot of one item that left the pipeline.
+func (w *Window) Done() {
+	if w != nil {
+		<-w.slots
+	}
 }

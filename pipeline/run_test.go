@@ -33,7 +33,9 @@ func TestRunOrderAndCounts(t *testing.T) {
 	for _, policy := range []OnError{Skip, Fail} {
 		t.Run(string(policy), func(t *testing.T) {
 			r := NewRun(context.Background(), policy)
-			src := r.Source("read", &countSource{n: 500, bad: map[int]bool{7: true}}, 4)
+			win := NewWindow(16)
+			var maxPending int
+			src := r.Source("read", &countSource{n: 500, bad: map[int]bool{7: true}}, 4, win)
 			mid := r.Stage("work", 8, 4, src, func(ctx context.Context, it *Item) error {
 				time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
 				if it.Index == 42 {
@@ -47,7 +49,9 @@ func TestRunOrderAndCounts(t *testing.T) {
 			var ready []*Item
 			r.Consume("sink", mid, func(ctx context.Context, it *Item) error {
 				ready = ro.Push(it, ready[:0])
+				maxPending = max(maxPending, ro.Pending())
 				for _, x := range ready {
+					win.Done()
 					if x.Skip != nil {
 						skipped++
 						continue
@@ -67,6 +71,9 @@ func TestRunOrderAndCounts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if maxPending >= win.Size() {
+				t.Fatalf("%d items pending in the reorder buffer, the window is %d", maxPending, win.Size())
+			}
 			if len(got)+skipped != 500 || skipped != 2 {
 				t.Fatalf("emitted %d + skipped %d, want 498 + 2", len(got), skipped)
 			}
@@ -85,7 +92,7 @@ func TestRunOrderAndCounts(t *testing.T) {
 
 func TestRunPanicNamesSample(t *testing.T) {
 	r := NewRun(context.Background(), Skip)
-	src := r.Source("read", &countSource{n: 10}, 1)
+	src := r.Source("read", &countSource{n: 10}, 1, nil)
 	mid := r.Stage("augment", 2, 1, src, func(ctx context.Context, it *Item) error {
 		if it.Index == 3 {
 			var m map[string]int
@@ -137,9 +144,9 @@ func TestBudgetBackpressure(t *testing.T) {
 
 func TestSizeClass(t *testing.T) {
 	for _, n := range []int{1, 4097, 5000, 1 << 20, 1<<20 + 1, 150528, 3 << 20} {
-		c := sizeClass(n)
+		c := SizeClass(n)
 		if c < n || (n > 4096 && float64(c) > 1.25*float64(n)+1) {
-			t.Errorf("sizeClass(%d) = %d", n, c)
+			t.Errorf("SizeClass(%d) = %d", n, c)
 		}
 	}
 }

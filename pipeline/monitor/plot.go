@@ -1,0 +1,82 @@
+package monitor
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// Plot draws items/s and queue occupancy per stage over time into a PNG, one panel each, so
+// that a bottleneck that comes and goes can be seen.
+func Plot(path string, samples []Sample) error {
+	if len(samples) < 2 {
+		return fmt.Errorf("too few samples to plot (%d); run longer", len(samples))
+	}
+	rate := plot.New()
+	rate.Title.Text = "throughput per stage"
+	rate.X.Label.Text = "seconds"
+	rate.Y.Label.Text = "items/s"
+	occ := plot.New()
+	occ.Title.Text = "output queue occupancy"
+	occ.X.Label.Text = "seconds"
+	occ.Y.Label.Text = "fraction full"
+	occ.Y.Min, occ.Y.Max = 0, 1.05
+	for i, st := range samples[0].Stages {
+		r := make(plotter.XYs, len(samples))
+		q := make(plotter.XYs, len(samples))
+		for k, s := range samples {
+			if i < len(s.Stages) {
+				r[k] = plotter.XY{X: s.At, Y: s.Stages[i].ItemsPerS}
+				q[k] = plotter.XY{X: s.At, Y: s.Stages[i].Queue}
+			}
+		}
+		c := palette[i%len(palette)]
+		for _, pair := range []struct {
+			p   *plot.Plot
+			xys plotter.XYs
+		}{{rate, r}, {occ, q}} {
+			l, err := plotter.NewLine(pair.xys)
+			if err != nil {
+				return err
+			}
+			l.Color = c
+			l.Width = vg.Points(1.5)
+			pair.p.Add(l)
+			pair.p.Legend.Add(st.Name, l)
+		}
+	}
+	rate.Legend.Top = true
+	occ.Legend.Top = true
+	const w, h = 9 * vg.Inch, 7 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 2, Cols: 1, PadY: vg.Points(10)}
+	canvases := plot.Align([][]*plot.Plot{{rate}, {occ}}, tiles, dc)
+	rate.Draw(canvases[0][0])
+	occ.Draw(canvases[1][0])
+	return savePNG(path, img)
+}
+
+var palette = []color.Color{
+	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}, color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}, color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}, color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
+}
+
+func savePNG(path string, img *vgimg.Canvas) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
