@@ -136,6 +136,17 @@ func DecodeNode(file string, node ast.Node, v any) error {
 	return nil
 }
 
+// DecodeNodeLoose is DecodeNode that ignores unknown keys (to read a block's kind first).
+func DecodeNodeLoose(file string, node ast.Node, v any) error {
+	if node == nil {
+		return nil
+	}
+	if err := yaml.NodeToValue(node, v); err != nil {
+		return fmt.Errorf("%s: %s", file, strings.TrimSpace(yaml.FormatError(err, false, true)))
+	}
+	return nil
+}
+
 // Errorf makes an error about the value at node, naming the file and line.
 func Errorf(file string, node ast.Node, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
