@@ -12,12 +12,21 @@ const resizeBits = 22
 
 // coeffs are the bilinear weights of one resampling axis, in Pillow's fixed point: output
 // sample x reads n[x] inputs from start[x], with weights k[x*ksize : x*ksize+n[x]].
+//
+// For speed every output sample is also given the same number of taps, taps: it reads
+// inputs from = pos[x] .. pos[x]+taps-1 with weights w[x*taps : (x+1)*taps], the window being
+// shifted inside the input and padded with zero weights. Zero weights add nothing to the
+// integer sums, so the results are Pillow's.
 type coeffs struct {
 	ksize int
 	start []int32
 	n     []int32
 	k     []int32
 	pre   []float64 // normalised float weights of one output sample
+
+	taps int
+	pos  []int32
+	w    []int32
 }
 
 // compute fills c for an axis of inSize samples resampled to outSize, following Pillow's
@@ -61,6 +70,26 @@ func (c *coeffs) compute(inSize, outSize int) {
 		c.start[xx] = int32(xmin)
 		c.n[xx] = int32(xmax)
 	}
+	c.align(inSize, outSize)
+}
+
+// align fills taps, pos and w from start, n and k.
+func (c *coeffs) align(inSize, outSize int) {
+	c.taps = 1
+	for _, n := range c.n[:outSize] {
+		c.taps = max(c.taps, int(n))
+	}
+	c.taps = min(c.taps, inSize)
+	c.pos = grow(&c.pos, outSize)
+	c.w = grow(&c.w, outSize*c.taps)
+	for x := 0; x < outSize; x++ {
+		start, n := int(c.start[x]), int(c.n[x])
+		pos := min(start, inSize-c.taps)
+		w := c.w[x*c.taps : (x+1)*c.taps]
+		clear(w)
+		copy(w[start-pos:], c.k[x*c.ksize:x*c.ksize+n])
+		c.pos[x] = int32(pos)
+	}
 }
 
 func triangle(x float64) float64 {
@@ -75,14 +104,7 @@ func triangle(x float64) float64 {
 
 // clip8 turns a fixed-point sum (rounding offset included) into a byte, as Pillow's clip8.
 func clip8(v int32) uint8 {
-	v >>= resizeBits
-	if v < 0 {
-		return 0
-	}
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
+	return uint8(min(max(v>>resizeBits, 0), 255))
 }
 
 // ResizedCrop writes the box crop of src, resized to dst's size with Pillow's antialiased
@@ -143,52 +165,131 @@ func Resize(dst, src pipeline.Image, s *Scratch) error {
 // resampleHorizontal resamples rows rows of src (stride sstride) to outW pixels each, into
 // dst (packed).
 func resampleHorizontal(dst []uint8, outW int, src []uint8, sstride, rows int, c *coeffs) {
-	const half = 1 << (resizeBits - 1)
-	ks := c.ksize
 	for y := 0; y < rows; y++ {
 		srow := src[y*sstride:]
 		drow := dst[y*outW*3 : (y+1)*outW*3]
-		for x := 0; x < outW; x++ {
-			n := int(c.n[x])
-			k := c.k[x*ks : x*ks+n]
-			p := srow[int(c.start[x])*3 : (int(c.start[x])+n)*3]
-			r, g, b := int32(half), int32(half), int32(half)
-			for t, kt := range k {
-				q := p[t*3 : t*3+3 : t*3+3]
-				r += int32(q[0]) * kt
-				g += int32(q[1]) * kt
-				b += int32(q[2]) * kt
-			}
-			d := drow[x*3 : x*3+3 : x*3+3]
-			d[0], d[1], d[2] = clip8(r), clip8(g), clip8(b)
+		switch c.taps {
+		case 2:
+			horizontal2(drow, srow, c)
+		case 3:
+			horizontal3(drow, srow, c)
+		case 4:
+			horizontal4(drow, srow, c)
+		default:
+			horizontalN(drow, srow, c)
 		}
+	}
+}
+
+const half = 1 << (resizeBits - 1)
+
+func horizontal2(drow, srow []uint8, c *coeffs) {
+	w := c.w[:len(c.pos)*2]
+	for x, pos := range c.pos {
+		p := srow[int(pos)*3 : int(pos)*3+6 : int(pos)*3+6]
+		k := w[x*2 : x*2+2 : x*2+2]
+		k0, k1 := k[0], k[1]
+		d := drow[x*3 : x*3+3 : x*3+3]
+		d[0] = clip8(half + int32(p[0])*k0 + int32(p[3])*k1)
+		d[1] = clip8(half + int32(p[1])*k0 + int32(p[4])*k1)
+		d[2] = clip8(half + int32(p[2])*k0 + int32(p[5])*k1)
+	}
+}
+
+func horizontal3(drow, srow []uint8, c *coeffs) {
+	w := c.w[:len(c.pos)*3]
+	for x, pos := range c.pos {
+		p := srow[int(pos)*3 : int(pos)*3+9 : int(pos)*3+9]
+		k := w[x*3 : x*3+3 : x*3+3]
+		k0, k1, k2 := k[0], k[1], k[2]
+		d := drow[x*3 : x*3+3 : x*3+3]
+		d[0] = clip8(half + int32(p[0])*k0 + int32(p[3])*k1 + int32(p[6])*k2)
+		d[1] = clip8(half + int32(p[1])*k0 + int32(p[4])*k1 + int32(p[7])*k2)
+		d[2] = clip8(half + int32(p[2])*k0 + int32(p[5])*k1 + int32(p[8])*k2)
+	}
+}
+
+func horizontal4(drow, srow []uint8, c *coeffs) {
+	w := c.w[:len(c.pos)*4]
+	for x, pos := range c.pos {
+		p := srow[int(pos)*3 : int(pos)*3+12 : int(pos)*3+12]
+		k := w[x*4 : x*4+4 : x*4+4]
+		k0, k1, k2, k3 := k[0], k[1], k[2], k[3]
+		d := drow[x*3 : x*3+3 : x*3+3]
+		d[0] = clip8(half + int32(p[0])*k0 + int32(p[3])*k1 + int32(p[6])*k2 + int32(p[9])*k3)
+		d[1] = clip8(half + int32(p[1])*k0 + int32(p[4])*k1 + int32(p[7])*k2 + int32(p[10])*k3)
+		d[2] = clip8(half + int32(p[2])*k0 + int32(p[5])*k1 + int32(p[8])*k2 + int32(p[11])*k3)
+	}
+}
+
+func horizontalN(drow, srow []uint8, c *coeffs) {
+	taps := c.taps
+	for x, pos := range c.pos {
+		p := srow[int(pos)*3 : int(pos)*3+taps*3]
+		k := c.w[x*taps : x*taps+taps]
+		r, g, b := int32(half), int32(half), int32(half)
+		for t, kt := range k {
+			q := p[t*3 : t*3+3 : t*3+3]
+			r += int32(q[0]) * kt
+			g += int32(q[1]) * kt
+			b += int32(q[2]) * kt
+		}
+		d := drow[x*3 : x*3+3 : x*3+3]
+		d[0], d[1], d[2] = clip8(r), clip8(g), clip8(b)
 	}
 }
 
 // resampleVertical makes outH rows of w3 bytes in dst from the rows of src (stride sstride);
 // the weights' row indices are shifted down by shift (the rows the horizontal pass skipped).
 func resampleVertical(dst []uint8, w3 int, src []uint8, sstride int, c *coeffs, shift, outH int, s *Scratch) {
-	const half = 1 << (resizeBits - 1)
-	acc := grow(&s.acc, w3)
-	ks := c.ksize
+	taps := c.taps
+	row := func(i int) []uint8 { return src[i*sstride : i*sstride+w3] }
 	for y := 0; y < outH; y++ {
-		n := int(c.n[y])
-		k := c.k[y*ks : y*ks+n]
-		start := int(c.start[y]) - shift
-		for i := range acc {
-			acc[i] = half
-		}
-		for t, kt := range k {
-			row := src[(start+t)*sstride : (start+t)*sstride+w3]
-			acc := acc[:len(row)]
-			for i, v := range row {
-				acc[i] += int32(v) * kt
+		k := c.w[y*taps : (y+1)*taps]
+		first := int(c.pos[y]) - shift
+		out := dst[y*w3 : (y+1)*w3]
+		switch taps {
+		case 2:
+			vertical2(out, row(first), row(first+1), k[0], k[1])
+		case 3:
+			vertical3(out, row(first), row(first+1), row(first+2), k[0], k[1], k[2])
+		case 4:
+			vertical4(out, row(first), row(first+1), row(first+2), row(first+3), k[0], k[1], k[2], k[3])
+		default:
+			acc := grow(&s.acc, w3)
+			for i := range acc {
+				acc[i] = half
+			}
+			for t, kt := range k {
+				r := row(first + t)
+				for i, v := range r {
+					acc[i] += int32(v) * kt
+				}
+			}
+			for i, v := range acc {
+				out[i] = clip8(v)
 			}
 		}
-		drow := dst[y*w3 : (y+1)*w3]
-		acc := acc[:len(drow)]
-		for i, v := range acc {
-			drow[i] = clip8(v)
-		}
+	}
+}
+
+func vertical2(out, r0, r1 []uint8, k0, k1 int32) {
+	r0, r1 = r0[:len(out)], r1[:len(out)]
+	for i := range out {
+		out[i] = clip8(half + int32(r0[i])*k0 + int32(r1[i])*k1)
+	}
+}
+
+func vertical3(out, r0, r1, r2 []uint8, k0, k1, k2 int32) {
+	r0, r1, r2 = r0[:len(out)], r1[:len(out)], r2[:len(out)]
+	for i := range out {
+		out[i] = clip8(half + int32(r0[i])*k0 + int32(r1[i])*k1 + int32(r2[i])*k2)
+	}
+}
+
+func vertical4(out, r0, r1, r2, r3 []uint8, k0, k1, k2, k3 int32) {
+	r0, r1, r2, r3 = r0[:len(out)], r1[:len(out)], r2[:len(out)], r3[:len(out)]
+	for i := range out {
+		out[i] = clip8(half + int32(r0[i])*k0 + int32(r1[i])*k1 + int32(r2[i])*k2 + int32(r3[i])*k3)
 	}
 }
