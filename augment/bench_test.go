@@ -82,7 +82,8 @@ func BenchmarkOpBrightness(b *testing.B) {
 }
 func BenchmarkOpContrast(b *testing.B) { benchOp(b, func(im pipeline.Image) { ops.Contrast(im, 0.7) }) }
 func BenchmarkOpSaturation(b *testing.B) {
-	benchOp(b, func(im pipeline.Image) { ops.Saturation(im, 1.3) })
+	var s ops.Scratch
+	benchOp(b, func(im pipeline.Image) { ops.Saturation(im, 1.3, &s) })
 }
 func BenchmarkOpHue(b *testing.B)       { benchOp(b, func(im pipeline.Image) { ops.Hue(im, 0.07) }) }
 func BenchmarkOpGrayscale(b *testing.B) { benchOp(b, ops.Grayscale) }

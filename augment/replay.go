@@ -52,7 +52,7 @@ func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *
 			stats.stop(OpCrop, t)
 		case OpJitter:
 			if p.Jitter != nil {
-				if err := jitter(dst, p.Jitter, stats); err != nil {
+				if err := jitter(dst, p.Jitter, s, stats); err != nil {
 					return err
 				}
 			}
@@ -90,7 +90,7 @@ func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *
 // solarizeThreshold is BYOL's 0.5 and DINO's PIL default 128 on 8-bit samples.
 const solarizeThreshold = 128
 
-func jitter(im pipeline.Image, j *pipeline.Jitter, stats *opStats) error {
+func jitter(im pipeline.Image, j *pipeline.Jitter, s *ops.Scratch, stats *opStats) error {
 	for _, name := range j.Order {
 		t := stats.start()
 		switch name {
@@ -99,7 +99,7 @@ func jitter(im pipeline.Image, j *pipeline.Jitter, stats *opStats) error {
 		case OpContrast:
 			ops.Contrast(im, j.Contrast)
 		case OpSaturation:
-			ops.Saturation(im, j.Saturation)
+			ops.Saturation(im, j.Saturation, s)
 		case OpHue:
 			ops.Hue(im, j.Hue)
 		default:

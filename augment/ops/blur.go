@@ -47,6 +47,61 @@ func GaussianBlur(im pipeline.Image, sigma float64, s *Scratch) {
 		s = new(Scratch)
 	}
 	bw := newBoxWeights(r)
+	if 2*bw.ri+3 > maxSIMDTaps {
+		gaussianBlurGo(im, bw, s)
+		return
+	}
+	// One pass is a FIR filter of 2*ri+3 taps: fw, ww (2*ri+1 times), fw.
+	taps := 2*bw.ri + 3
+	var k [maxSIMDTaps]uint32
+	k[0], k[taps-1] = bw.fw, bw.fw
+	for t := 1; t < taps-1; t++ {
+		k[t] = bw.ww
+	}
+	const half = 1 << 23
+	var rows [maxSIMDTaps][]uint8
+
+	w3 := im.Width * 3
+	pad := (bw.ri + 1) * 3
+	line := grow(&s.line, w3+2*pad)
+	for y := 0; y < im.Height; y++ {
+		row := im.Pix[y*w3 : (y+1)*w3]
+		for range blurPasses {
+			padRow(line, row, pad)
+			for t := range taps {
+				rows[t] = line[t*3 : t*3+w3]
+			}
+			firRows(row, rows[:taps], k[:taps], half, 24)
+		}
+	}
+	tmp := grow(&s.img, w3*im.Height)
+	src, dst := im.Pix[:w3*im.Height], tmp
+	h := im.Height
+	for range blurPasses {
+		for y := 0; y < h; y++ {
+			for t := range taps {
+				yy := min(max(y+t-bw.ri-1, 0), h-1)
+				rows[t] = src[yy*w3 : (yy+1)*w3]
+			}
+			firRows(dst[y*w3:(y+1)*w3], rows[:taps], k[:taps], half, 24)
+		}
+		src, dst = dst, src
+	}
+	copy(im.Pix, src) // an odd number of passes leaves the result in tmp
+}
+
+// padRow copies row into line with pad bytes of replicated edge pixels on each side.
+func padRow(line, row []uint8, pad int) {
+	w3 := len(row)
+	copy(line[pad:], row)
+	for i := 0; i < pad; i += 3 {
+		copy(line[i:i+3], row[:3])
+		copy(line[pad+w3+i:pad+w3+i+3], row[w3-3:])
+	}
+}
+
+// gaussianBlurGo is GaussianBlur with running sums, for radii too wide for firRows.
+func gaussianBlurGo(im pipeline.Image, bw boxWeights, s *Scratch) {
 	w3 := im.Width * 3
 	pad := (bw.ri + 1) * 3
 	line := grow(&s.line, w3+2*pad)
@@ -63,18 +118,14 @@ func GaussianBlur(im pipeline.Image, sigma float64, s *Scratch) {
 		boxColumns(dst, src, w3, im.Height, bw, acc)
 		src, dst = dst, src
 	}
-	copy(im.Pix, src) // an odd number of passes leaves the result in tmp
+	copy(im.Pix, src)
 }
 
 // boxRow runs one box pass over a packed RGB row in place, through a copy padded with pad
 // bytes of replicated edge pixels on each side.
 func boxRow(row, line []uint8, pad int, bw boxWeights) {
 	w3 := len(row)
-	copy(line[pad:], row)
-	for i := 0; i < pad; i += 3 {
-		copy(line[i:i+3], row[:3])
-		copy(line[pad+w3+i:pad+w3+i+3], row[w3-3:])
-	}
+	padRow(line, row, pad)
 	ww, fw := bw.ww, bw.fw
 	const half = 1 << 23
 	if bw.ri == 0 {

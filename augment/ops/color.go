@@ -22,18 +22,22 @@ func blendByte(d, x int, f float32) uint8 {
 	return uint8(t)
 }
 
-// blendTable is blendByte with a fixed degenerate value, for every x.
-func blendTable(d int, f float32) *[256]uint8 {
-	var t [256]uint8
-	for x := range t {
-		t[x] = blendByte(d, x, f)
+// blendBytes is Image.blend over pix in place, against the degenerate image deg (same
+// length), or against the constant d when deg is nil.
+func blendBytes(pix, deg []uint8, d uint8, f float32) {
+	done := 0
+	if useSIMD {
+		done = blendSIMD(pix, deg, d, f)
 	}
-	return &t
-}
-
-func applyTable(pix []uint8, t *[256]uint8) {
-	for i, v := range pix {
-		pix[i] = t[v]
+	if deg == nil {
+		for i := done; i < len(pix); i++ {
+			pix[i] = blendByte(int(d), int(pix[i]), f)
+		}
+		return
+	}
+	deg = deg[:len(pix)]
+	for i := done; i < len(pix); i++ {
+		pix[i] = blendByte(int(deg[i]), int(pix[i]), f)
 	}
 }
 
@@ -42,7 +46,7 @@ func Brightness(im pipeline.Image, f float64) {
 	if float32(f) == 1 {
 		return
 	}
-	applyTable(im.Pix, blendTable(0, float32(f)))
+	blendBytes(im.Pix[:im.Width*im.Height*3], nil, 0, float32(f))
 }
 
 // MeanLuma is round(mean(L)) as ImageEnhance.Contrast computes it: int(mean + 0.5).
@@ -50,7 +54,8 @@ func MeanLuma(im pipeline.Image) int {
 	var sum uint64
 	pix := im.Pix[:im.Width*im.Height*3]
 	for i := 0; i+2 < len(pix); i += 3 {
-		sum += uint64(Luma(pix[i], pix[i+1], pix[i+2]))
+		p := pix[i : i+3 : i+3]
+		sum += uint64(Luma(p[0], p[1], p[2]))
 	}
 	n := im.Width * im.Height
 	if n == 0 {
@@ -64,40 +69,27 @@ func Contrast(im pipeline.Image, f float64) {
 	if float32(f) == 1 {
 		return
 	}
-	applyTable(im.Pix, blendTable(MeanLuma(im), float32(f)))
+	blendBytes(im.Pix[:im.Width*im.Height*3], nil, uint8(MeanLuma(im)), float32(f))
 }
 
 // Saturation is torchvision's adjust_saturation on a PIL image: blend(L, im, f) with the
 // per-pixel grey level L.
-func Saturation(im pipeline.Image, f float64) {
-	ff := float32(f)
-	if ff == 1 {
+func Saturation(im pipeline.Image, f float64, s *Scratch) {
+	if float32(f) == 1 {
 		return
 	}
-	// prod[x-d+255] is the float32 product f*(x-d); the sum with d stays per pixel.
-	var prod [511]float32
-	for i := range prod {
-		prod[i] = float32(ff * float32(i-255))
+	if s == nil {
+		s = new(Scratch)
 	}
 	pix := im.Pix[:im.Width*im.Height*3]
+	grey := grow(&s.img, len(pix))
 	for i := 0; i+2 < len(pix); i += 3 {
 		p := pix[i : i+3 : i+3]
-		l := int(Luma(p[0], p[1], p[2]))
-		fl := float32(l)
-		p[0] = clampTrunc(fl + prod[int(p[0])-l+255])
-		p[1] = clampTrunc(fl + prod[int(p[1])-l+255])
-		p[2] = clampTrunc(fl + prod[int(p[2])-l+255])
+		l := Luma(p[0], p[1], p[2])
+		g := grey[i : i+3 : i+3]
+		g[0], g[1], g[2] = l, l, l
 	}
-}
-
-func clampTrunc(t float32) uint8 {
-	if t <= 0 {
-		return 0
-	}
-	if t >= 255 {
-		return 255
-	}
-	return uint8(t)
+	blendBytes(pix, grey, 0, float32(f))
 }
 
 // Grayscale replaces every pixel by its L in all three channels (RandomGrayscale with 3
@@ -122,7 +114,10 @@ func Solarize(im pipeline.Image, threshold uint8) {
 			t[x] = uint8(255 - x)
 		}
 	}
-	applyTable(im.Pix[:im.Width*im.Height*3], &t)
+	pix := im.Pix[:im.Width*im.Height*3]
+	for i, v := range pix {
+		pix[i] = t[v]
+	}
 }
 
 // FlipHorizontal reverses the column order (PIL FLIP_LEFT_RIGHT).

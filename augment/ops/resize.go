@@ -27,6 +27,8 @@ type coeffs struct {
 	taps int
 	pos  []int32
 	w    []int32
+	wb   [][4]int32 // w with each weight repeated on 4 lanes, for the SIMD kernel
+	wu   []uint32   // w as uint32 (bilinear weights are never negative), for firRows
 }
 
 // compute fills c for an axis of inSize samples resampled to outSize, following Pillow's
@@ -89,6 +91,12 @@ func (c *coeffs) align(inSize, outSize int) {
 		clear(w)
 		copy(w[start-pos:], c.k[x*c.ksize:x*c.ksize+n])
 		c.pos[x] = int32(pos)
+	}
+	c.wb = grow(&c.wb, len(c.w))
+	c.wu = grow(&c.wu, len(c.w))
+	for i, v := range c.w {
+		c.wb[i] = [4]int32{v, v, v, v}
+		c.wu[i] = uint32(v)
 	}
 }
 
@@ -165,9 +173,17 @@ func Resize(dst, src pipeline.Image, s *Scratch) error {
 // resampleHorizontal resamples rows rows of src (stride sstride) to outW pixels each, into
 // dst (packed).
 func resampleHorizontal(dst []uint8, outW int, src []uint8, sstride, rows int, c *coeffs) {
+	outW3 := outW * 3
+	// The SIMD kernel reads one byte past the last window of a row.
+	need := (int(c.pos[outW-1])+c.taps)*3 + 1
 	for y := 0; y < rows; y++ {
 		srow := src[y*sstride:]
-		drow := dst[y*outW*3 : (y+1)*outW*3]
+		drow := dst[y*outW3 : (y+1)*outW3]
+		if useSIMD && c.taps <= maxSIMDTaps && len(srow) >= need && outW > 1 {
+			resampleHSIMD(drow, srow, outW-1, c)
+			horizontalLast(drow, srow, c)
+			continue
+		}
 		switch c.taps {
 		case 2:
 			horizontal2(drow, srow, c)
@@ -182,6 +198,20 @@ func resampleHorizontal(dst []uint8, outW int, src []uint8, sstride, rows int, c
 }
 
 const half = 1 << (resizeBits - 1)
+
+// horizontalLast computes the last pixel of a row (the one the SIMD kernel leaves).
+func horizontalLast(drow, srow []uint8, c *coeffs) {
+	x := len(c.pos) - 1
+	taps := c.taps
+	p := srow[int(c.pos[x])*3 : (int(c.pos[x])+taps)*3]
+	r, g, b := int32(half), int32(half), int32(half)
+	for t, kt := range c.w[x*taps : (x+1)*taps] {
+		r += int32(p[t*3]) * kt
+		g += int32(p[t*3+1]) * kt
+		b += int32(p[t*3+2]) * kt
+	}
+	drow[x*3], drow[x*3+1], drow[x*3+2] = clip8(r), clip8(g), clip8(b)
+}
 
 func horizontal2(drow, srow []uint8, c *coeffs) {
 	w := c.w[:len(c.pos)*2]
@@ -242,6 +272,23 @@ func horizontalN(drow, srow []uint8, c *coeffs) {
 // resampleVertical makes outH rows of w3 bytes in dst from the rows of src (stride sstride);
 // the weights' row indices are shifted down by shift (the rows the horizontal pass skipped).
 func resampleVertical(dst []uint8, w3 int, src []uint8, sstride int, c *coeffs, shift, outH int, s *Scratch) {
+	taps := c.taps
+	if taps > maxSIMDTaps || !useSIMD {
+		resampleVerticalGo(dst, w3, src, sstride, c, shift, outH, s)
+		return
+	}
+	var rows [maxSIMDTaps][]uint8
+	for y := 0; y < outH; y++ {
+		first := int(c.pos[y]) - shift
+		for t := range taps {
+			rows[t] = src[(first+t)*sstride : (first+t)*sstride+w3]
+		}
+		firRows(dst[y*w3:(y+1)*w3], rows[:taps], c.wu[y*taps:(y+1)*taps], half, resizeBits)
+	}
+}
+
+// resampleVerticalGo is resampleVertical for filters too long for the SIMD kernels.
+func resampleVerticalGo(dst []uint8, w3 int, src []uint8, sstride int, c *coeffs, shift, outH int, s *Scratch) {
 	taps := c.taps
 	row := func(i int) []uint8 { return src[i*sstride : i*sstride+w3] }
 	for y := 0; y < outH; y++ {
