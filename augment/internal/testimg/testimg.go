@@ -1,0 +1,119 @@
+// Package testimg finds the project's shared test data and converts images between
+// pipeline.Image and the standard library, for tests and the CLI.
+package testimg
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+
+	_ "image/jpeg" // decode JPEG inputs too
+
+	"pipeline/pipeline"
+)
+
+// SharedDir returns <repo root>/../shared, where the repo root is the first folder above dir
+// holding go.mod, or an error when there is none.
+func SharedDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			shared := filepath.Join(filepath.Dir(d), "shared")
+			if _, err := os.Stat(shared); err != nil {
+				return "", fmt.Errorf("no shared/ beside the repo root %s: %w", d, err)
+			}
+			return shared, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", errors.New("no go.mod above " + abs)
+		}
+	}
+}
+
+// Decode reads a PNG or JPEG and converts it to packed RGB (alpha is dropped, as PIL's
+// convert("RGB") does for opaque images).
+func Decode(r io.Reader) (pipeline.Image, error) {
+	m, _, err := image.Decode(r)
+	if err != nil {
+		return pipeline.Image{}, err
+	}
+	return FromImage(m), nil
+}
+
+// Load decodes the image file at path.
+func Load(path string) (pipeline.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return pipeline.Image{}, err
+	}
+	defer f.Close()
+	im, err := Decode(f)
+	if err != nil {
+		return pipeline.Image{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return im, nil
+}
+
+// FromImage converts any image.Image to packed RGB.
+func FromImage(m image.Image) pipeline.Image {
+	b := m.Bounds()
+	out := pipeline.Image{Width: b.Dx(), Height: b.Dy(), Pix: make([]uint8, b.Dx()*b.Dy()*3)}
+	i := 0
+	switch m := m.(type) {
+	case *image.RGBA:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			row := m.Pix[(y-b.Min.Y)*m.Stride:]
+			for x := 0; x < b.Dx(); x++ {
+				copy(out.Pix[i:i+3], row[x*4:x*4+3])
+				i += 3
+			}
+		}
+	case *image.NRGBA:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			row := m.Pix[(y-b.Min.Y)*m.Stride:]
+			for x := 0; x < b.Dx(); x++ {
+				copy(out.Pix[i:i+3], row[x*4:x*4+3])
+				i += 3
+			}
+		}
+	default:
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := color.NRGBAModel.Convert(m.At(x, y)).(color.NRGBA)
+				out.Pix[i], out.Pix[i+1], out.Pix[i+2] = c.R, c.G, c.B
+				i += 3
+			}
+		}
+	}
+	return out
+}
+
+// ToImage wraps a packed RGB image as an opaque image.NRGBA (copying it).
+func ToImage(im pipeline.Image) *image.NRGBA {
+	m := image.NewNRGBA(image.Rect(0, 0, im.Width, im.Height))
+	for i, j := 0, 0; i+2 < len(im.Pix); i, j = i+3, j+4 {
+		m.Pix[j], m.Pix[j+1], m.Pix[j+2], m.Pix[j+3] = im.Pix[i], im.Pix[i+1], im.Pix[i+2], 255
+	}
+	return m
+}
+
+// WritePNG writes im as a PNG file.
+func WritePNG(path string, im pipeline.Image) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, ToImage(im)); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}

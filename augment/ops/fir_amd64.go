@@ -1,0 +1,54 @@
+package ops
+
+import "golang.org/x/sys/cpu"
+
+// useSIMD turns on the SSE4.1 kernels; tests switch it off to compare with the Go loops.
+var useSIMD = cpu.X86.HasSSE41
+
+//go:noescape
+func firRowsSSE41(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+
+//go:noescape
+func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
+
+// firRowsSIMD runs firRows over len(dst) (a multiple of 8) bytes and returns how many it did.
+func firRowsSIMD(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) int {
+	var ptrs [maxSIMDTaps]*byte
+	var kb [maxSIMDTaps][4]uint32
+	for t, r := range rows {
+		_ = r[len(dst)-1] // every row covers dst
+		ptrs[t] = &r[0]
+		kb[t] = [4]uint32{k[t], k[t], k[t], k[t]}
+	}
+	firRowsSSE41(&dst[0], len(dst), &ptrs[0], &kb[0], len(rows), bias, uint64(shift))
+	return len(dst)
+}
+
+// resampleHSIMD resamples the first n output pixels of one row (see horizontalN). It reads
+// one byte past each window and writes one byte past each pixel, so the caller leaves the
+// last pixel of a row, and rows without a byte of slack after the last window, to Go.
+func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {
+	if n <= 0 {
+		return
+	}
+	_ = drow[n*3]
+	_ = srow[(int(c.pos[n-1])+c.taps)*3]
+	resampleHSSE41(&drow[0], n, &srow[0], &c.pos[0], &c.wb[0], c.taps)
+}
+
+//go:noescape
+func blendSSE41(pix *byte, deg *byte, n int, d uint32, f float32)
+
+// blendSIMD blends the first len(pix)&^3 bytes (see blendBytes) and returns how many it did.
+func blendSIMD(pix, deg []uint8, d uint8, f float32) int {
+	n := len(pix) &^ 3
+	if n == 0 {
+		return 0
+	}
+	var dp *byte
+	if deg != nil {
+		dp = &deg[:n][0]
+	}
+	blendSSE41(&pix[0], dp, n, uint32(d), f)
+	return n
+}

@@ -1,0 +1,11 @@
+//go:build !amd64
+
+package ops
+
+const useSIMD = false
+
+func firRowsSIMD(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) int { return 0 }
+
+func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {}
+
+func blendSIMD(pix, deg []uint8, d uint8, f float32) int { return 0 }
