@@ -160,8 +160,8 @@ func TestIndexAndMeta(t *testing.T) {
 func TestBadSamples(t *testing.T) {
 	members := []member{
 		{"00.jpg", ""}, {"00.cls", "1"}, // empty image
-		{"01.cls", "1"}, // no image
-		{"02.jpg", "x"}, // no label
+		{"01.cls", "1"},                    // no image
+		{"02.jpg", "x"},                    // no label
 		{"03.jpg", "x"}, {"03.cls", "cat"}, // label not a number
 		{"04.jpg", "x"}, {"04.json", `{"label": "1"`}, // broken json
 		{"05.jpg", "x"}, {"05.cls", "-3"}, // negative
