@@ -9,6 +9,11 @@
 // keys: nothing is written or opened from them, so "../../etc/x.jpg" is just the key
 // "../../etc/x".
 //
+// A shard cut short (a copy that stopped, a full disk) is reported as a truncated_shard error
+// once the cut is found; the samples before it count and the sample being read at the cut is
+// dropped. A cut that falls exactly between two members is caught too: a complete archive ends
+// with two zero blocks, and an archive that ends with one is taken for a truncated one.
+//
 // A sample's global index is shard number << 32 | its position in the shard (counting every
 // sample, bad ones too), so it is the same in every run and on every rank.
 package tarshard
@@ -66,6 +71,7 @@ type Reader struct {
 	opt    Options
 
 	file    *os.File
+	end     *endTracker
 	tr      *tar.Reader
 	pending *tar.Header // read already; the first member of the next sample
 	pos     int64       // samples started so far
@@ -114,6 +120,11 @@ func (r *Reader) Next(ctx context.Context) (*pipeline.Item, error) {
 		if hdr == nil {
 			var err error
 			hdr, err = r.tr.Next()
+			if err == io.EOF && r.end.pastEnd {
+				// tar.Reader ends quietly when the file stops at a block boundary; a complete
+				// archive ends with two zero blocks and never needs a read past its end.
+				err = fmt.Errorf("the archive ends without its end-of-archive blocks: %w", io.ErrUnexpectedEOF)
+			}
 			if err == io.EOF {
 				r.done = true
 				if s == nil {
@@ -261,12 +272,36 @@ func (r *Reader) open() error {
 		if err != nil {
 			return r.shardError("opening gzip stream", err)
 		}
-		r.tr = tar.NewReader(gz)
+		r.end = &endTracker{r: gz}
+		r.tr = tar.NewReader(r.end)
 		return nil
 	}
-	// A plain tar reads from the file itself: tar.Reader then seeks over members it skips.
-	r.tr = tar.NewReader(f)
+	// A plain tar reads from the file itself, seekable: tar.Reader then seeks over the members
+	// it skips instead of reading them.
+	r.end = &endTracker{r: f}
+	r.tr = tar.NewReader(seekingTracker{r.end, f})
 	return nil
+}
+
+// endTracker notes a read attempted past the end of the stream, which a complete archive never
+// needs.
+type endTracker struct {
+	r       io.Reader
+	pastEnd bool
+}
+
+func (t *endTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n == 0 && err == io.EOF && len(p) > 0 {
+		t.pastEnd = true
+	}
+	return n, err
+}
+
+// seekingTracker is an endTracker over a file, which keeps the file's Seek.
+type seekingTracker struct {
+	*endTracker
+	io.Seeker
 }
 
 func (r *Reader) shardError(doing string, err error) *pipeline.ShardError {

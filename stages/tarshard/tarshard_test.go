@@ -220,6 +220,17 @@ func TestTruncatedShard(t *testing.T) {
 	want := []string{"s0:0:" + strings.Repeat("p", 700), "s1:1:" + strings.Repeat("p", 700), "s2:2:" + strings.Repeat("p", 700), "shard!truncated_shard"}
 	equal(t, readAll(t, writeFile(t, "cut.tar", cut), Options{}), want...)
 	equal(t, readAll(t, writeFile(t, "cut.tar.gz", gzipBytes(t, cut)), Options{}), want...)
+	// Cut in the padding after sample 3's label, exactly after it, and between sample 4's
+	// image and label: tar.Reader alone would take each for a clean end. The sample being read
+	// when the cut shows is dropped: nothing says it was complete.
+	s3 := "s3:3:" + strings.Repeat("p", 700)
+	for at, wantHere := range map[int][]string{
+		4*2560 - 100:  want,
+		4 * 2560:      want,
+		4*2560 + 1536: append(want[:3:3], s3, "shard!truncated_shard"),
+	} {
+		equal(t, readAll(t, writeFile(t, "cut-at.tar", full[:at]), Options{}), wantHere...)
+	}
 	// a gzip stream cut short is truncated too, whatever the tar inside
 	gz := gzipBytes(t, full)
 	got := readAll(t, writeFile(t, "cutgz.tar.gz", gz[:len(gz)/2]), Options{})
