@@ -49,6 +49,7 @@ type Batcher struct {
 	closed              bool
 	emitted, skipped    atomic.Int64
 	dropped, batchCount atomic.Int64
+	pending             atomic.Int64 // len(held), for Stats
 }
 
 // building is the batch being filled.
@@ -66,6 +67,7 @@ type Stats struct {
 	Skipped int64 // items that arrived already skipped by an earlier stage
 	Dropped int64 // samples of the final partial batch under drop_last
 	Batches int64 // batches emitted
+	Pending int64 // items held back until an earlier one arrives
 }
 
 // New returns a batcher for views of the given groups, in column order. Batches are charged to
@@ -149,15 +151,15 @@ func (b *Batcher) Stats() Stats {
 	return Stats{
 		Emitted: b.emitted.Load(), Skipped: b.skipped.Load(),
 		Dropped: b.dropped.Load(), Batches: b.batchCount.Load(),
+		Pending: b.pending.Load(),
 	}
 }
 
-// Pending is the number of items held back until an earlier one arrives.
-func (b *Batcher) Pending() int { return len(b.held) }
-
 // Push takes ownership of it and returns the batches it completed (usually none, at most a
-// few when it fills a gap in the order). The caller owns the returned batches.
+// few when it fills a gap in the order). The caller owns the returned batches. After an
+// error the batcher is only good for Close.
 func (b *Batcher) Push(ctx context.Context, it *pipeline.Item) ([]arrow.RecordBatch, error) {
+	defer func() { b.pending.Store(int64(len(b.held))) }()
 	if b.closed {
 		it.Release()
 		return nil, fmt.Errorf("batch: Push after Close (%s)", it.Meta)
@@ -228,6 +230,7 @@ func (b *Batcher) Close() {
 		it.Release()
 		delete(b.held, seq)
 	}
+	b.pending.Store(0)
 	for _, bld := range b.builders() {
 		bld.Release()
 	}

@@ -111,15 +111,21 @@ func releaseAll(recs []arrow.RecordBatch) {
 // checkRows asserts that rec holds the test items of the given indices, in order.
 func checkRows(t *testing.T, rec arrow.RecordBatch, groups []GroupShape, indices []int64) {
 	t.Helper()
-	if err := schema.CheckVersion(rec.Schema()); err != nil {
+	if err := rowsError(rec, groups, indices); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func rowsError(rec arrow.RecordBatch, groups []GroupShape, indices []int64) error {
+	if err := schema.CheckVersion(rec.Schema()); err != nil {
+		return err
+	}
 	if rec.NumRows() != int64(len(indices)) {
-		t.Fatalf("batch has %d rows, want %d", rec.NumRows(), len(indices))
+		return fmt.Errorf("batch has %d rows, want %d", rec.NumRows(), len(indices))
 	}
 	idx := rec.Column(len(groups) + 2).(*array.Int64)
 	if got := idx.Int64Values(); !slices.Equal(got, indices) {
-		t.Fatalf("index column %v, want %v", got, indices)
+		return fmt.Errorf("index column %v, want %v", got, indices)
 	}
 	keys := rec.Column(len(groups) + 1).(*array.String)
 	labels := rec.Column(len(groups)).(*array.Int32)
@@ -127,29 +133,30 @@ func checkRows(t *testing.T, rec arrow.RecordBatch, groups []GroupShape, indices
 	for row, index := range indices {
 		seq := index - 1000
 		if keys.Value(row) != fmt.Sprintf("%06d", seq) || labels.Value(row) != int32(seq%7) || epochs.Value(row) != 2 {
-			t.Fatalf("row %d: key %q label %d epoch %d, want the item of seq %d", row, keys.Value(row), labels.Value(row), epochs.Value(row), seq)
+			return fmt.Errorf("row %d: key %q label %d epoch %d, want the item of seq %d", row, keys.Value(row), labels.Value(row), epochs.Value(row), seq)
 		}
 	}
 	for g, gs := range groups {
 		data, shape, err := schema.Uint8Tensor(rec, gs.Name)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		want := append([]int{len(indices)}, gs.tensorShape()...)
 		if !slices.Equal(shape, want) {
-			t.Fatalf("group %s: shape %v, want %v", gs.Name, shape, want)
+			return fmt.Errorf("group %s: shape %v, want %v", gs.Name, shape, want)
 		}
 		for row, index := range indices {
 			for v := range gs.Views {
 				view := data[(row*gs.Views+v)*gs.viewPixels():][:gs.viewPixels()]
 				for i, got := range view {
 					if got != pixel(index, g, v, i) {
-						t.Fatalf("group %s row %d view %d byte %d = %d, want %d", gs.Name, row, v, i, got, pixel(index, g, v, i))
+						return fmt.Errorf("group %s row %d view %d byte %d = %d, want %d", gs.Name, row, v, i, got, pixel(index, g, v, i))
 					}
 				}
 			}
 		}
 	}
+	return nil
 }
 
 func seqRange(from, to int64) []int64 {
@@ -341,8 +348,8 @@ func TestLostItemIsReportedAtFlush(t *testing.T) {
 		}
 		releaseAll(recs)
 	}
-	if h.b.Pending() != 2 {
-		t.Fatalf("pending %d, want 2", h.b.Pending())
+	if n := h.b.Stats().Pending; n != 2 {
+		t.Fatalf("pending %d, want 2", n)
 	}
 	if _, err := h.b.Flush(context.Background()); err == nil || !containsAll(err.Error(), "seq 1") {
 		t.Fatalf("flush error %v, want one naming seq 1", err)
@@ -450,4 +457,44 @@ func containsAll(s string, parts ...string) bool {
 		}
 	}
 	return true
+}
+
+// A sink on another goroutine releases batches while the batcher builds the next ones from
+// recycled buffers, with a budget of two batches: -race checks the pool and the charge.
+func TestConcurrentSinkWithTightBudget(t *testing.T) {
+	probe := newHarness(t, Config{Size: 4}, testGroups, 1<<20)
+	h := newHarness(t, Config{Size: 4}, testGroups, 2*(probe.b.fullBatchBytes()+64))
+	toSink := make(chan arrow.RecordBatch, 1)
+	sunk := make(chan error, 1)
+	go func() {
+		var next int64
+		var err error
+		for rec := range toSink {
+			if err == nil {
+				err = rowsError(rec, testGroups, seqRange(next, next+rec.NumRows()))
+				next += rec.NumRows()
+			}
+			rec.Release()
+		}
+		if err == nil && next != 40 {
+			err = fmt.Errorf("sink saw %d samples, want 40", next)
+		}
+		sunk <- err
+	}()
+	for seq := range int64(40) {
+		recs, err := h.b.Push(context.Background(), makeItem(seq, testGroups, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			toSink <- r
+		}
+	}
+	close(toSink)
+	if err := <-sunk; err != nil {
+		t.Fatal(err)
+	}
+	if h.acct.Peak() > h.acct.Limit() {
+		t.Fatalf("peak %d over the limit %d", h.acct.Peak(), h.acct.Limit())
+	}
 }
