@@ -1,0 +1,122 @@
+// Package arrowfile is a sink that writes the batches as an Arrow IPC stream to a file or to
+// stdout, readable by pyarrow.ipc.open_stream and arrow-go's ipc.NewReader.
+package arrowfile
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"pipeline/sink"
+)
+
+// Config is the sink: block for kind: arrowfile.
+type Config struct {
+	Path string `yaml:"path"` // a file path, or - for stdout
+}
+
+// Sink writes an Arrow IPC stream. The stream's schema is the first batch's; every batch
+// after it must have the same schema.
+type Sink struct {
+	path   string
+	file   *os.File // nil for stdout
+	buf    *bufio.Writer
+	out    *countingWriter
+	writer *ipc.Writer   // made on the first batch, which brings the schema
+	schema *arrow.Schema // the stream's schema
+
+	batches, samples atomic.Int64
+	closed           bool
+}
+
+// New creates (or truncates) the file at cfg.Path.
+func New(cfg Config) (*Sink, error) {
+	if cfg.Path == "" {
+		return nil, errors.New("arrowfile: sink.path is empty (give a file path, or - for stdout)")
+	}
+	s := &Sink{path: cfg.Path}
+	var w io.Writer = os.Stdout
+	if cfg.Path != "-" {
+		f, err := os.Create(cfg.Path)
+		if err != nil {
+			return nil, fmt.Errorf("arrowfile: %w", err)
+		}
+		s.file, w = f, f
+	}
+	s.out = &countingWriter{w: w}
+	s.buf = bufio.NewWriterSize(s.out, 1<<20)
+	return s, nil
+}
+
+// Write appends rec to the stream and releases it.
+func (s *Sink) Write(_ context.Context, rec arrow.RecordBatch) error {
+	defer rec.Release()
+	if s.closed {
+		return fmt.Errorf("arrowfile %s: Write after Close", s.path)
+	}
+	if s.writer == nil {
+		s.schema = rec.Schema()
+		s.writer = ipc.NewWriter(s.buf, ipc.WithSchema(s.schema))
+	} else if !rec.Schema().Equal(s.schema) {
+		return fmt.Errorf("arrowfile %s: batch %d has schema %s, the stream has %s",
+			s.path, s.batches.Load()+1, rec.Schema(), s.schema)
+	}
+	if err := s.writer.Write(rec); err != nil {
+		return fmt.Errorf("arrowfile %s: batch %d: %w", s.path, s.batches.Load()+1, err)
+	}
+	s.batches.Add(1)
+	s.samples.Add(rec.NumRows())
+	return nil
+}
+
+// Close ends the stream, flushes it and closes the file (never stdout). A stream that got no
+// batch has no schema to write, so the file stays empty.
+func (s *Sink) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var errs []error
+	if s.writer != nil {
+		errs = append(errs, s.writer.Close()) // writes the end-of-stream marker
+	}
+	errs = append(errs, s.buf.Flush())
+	if s.file != nil {
+		errs = append(errs, s.file.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("arrowfile %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Summary reports the path, the batches and samples written and the bytes that reached the
+// file (complete after Close).
+func (s *Sink) Summary() map[string]any {
+	return map[string]any{
+		"path":    s.path,
+		"batches": s.batches.Load(),
+		"samples": s.samples.Load(),
+		"bytes":   s.out.n.Load(),
+	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+var _ sink.Sink = (*Sink)(nil)
