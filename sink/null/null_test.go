@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/goccy/go-yaml"
 )
 
 // record makes a one-column batch of rows int64 values on mem, with no validity bitmap, so
@@ -64,5 +65,15 @@ func TestDelayEndsWithTheContext(t *testing.T) {
 	cancel()
 	if err := s.Write(ctx, record(mem, 1)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
+
+func TestConfigDecodesDelay(t *testing.T) {
+	var c Config
+	if err := yaml.UnmarshalWithOptions([]byte("delay: 50ms\n"), &c, yaml.Strict()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Delay != 50*time.Millisecond {
+		t.Fatalf("delay %v", c.Delay)
 	}
 }
