@@ -13,7 +13,7 @@ import (
 )
 
 // repoRoot walks up from the test's folder to the one holding go.mod.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	dir, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
