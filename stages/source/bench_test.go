@@ -45,4 +45,3 @@ func BenchmarkSource(b *testing.B) {
 		})
 	}
 }
-
