@@ -74,25 +74,18 @@ func (d *Decoder) Decode(data []byte, alloc Alloc) (pipeline.Image, error) {
 	if len(data) == 0 {
 		return pipeline.Image{}, errorf(pipeline.ReasonEmpty, "zero-byte image")
 	}
-	var img pipeline.Image
-	var err error
-	switch format := Sniff(data); format {
+	switch Sniff(data) {
 	case FormatJPEG:
 		backend := d.jpeg
 		if backend == nil {
 			backend = &defaultJPEG
 		}
-		img, err = backend.decode(data, d.checkSize, alloc)
+		return backend.decode(data, d.checkSize, alloc)
 	case FormatPNG:
-		img, err = decodePNG(data, d.checkSize, alloc)
-	default:
-		return pipeline.Image{}, errorf(pipeline.ReasonUnsupported,
-			"not a JPEG or PNG (%s, %d bytes)", describeUnknown(data), len(data))
+		return decodePNG(data, d.checkSize, alloc)
 	}
-	if err != nil {
-		return pipeline.Image{}, err
-	}
-	return img, nil
+	return pipeline.Image{}, errorf(pipeline.ReasonUnsupported,
+		"not a JPEG or PNG (%s, %d bytes)", describeUnknown(data), len(data))
 }
 
 // explainTruncation adds "truncated" to the error of a file whose header was fine but whose

@@ -150,6 +150,9 @@ func TestPillowParity(t *testing.T) {
 		stdMax, stdMean float64
 	}{
 		{"photo", 4, 0.1},
+		{"photo422", 4, 0.1},
+		{"photo440", 4, 0.1},
+		{"photo411", 4, 0.1},
 		{"cmyk", 3, 0.1},
 		{"ycck", 64, 7},
 	} {

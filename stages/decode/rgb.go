@@ -125,18 +125,19 @@ func ycbcrToRGB(m *image.YCbCr, dst []byte) {
 	// The chroma planes of image/jpeg run on to the MCU edge; libjpeg stops at the true
 	// component size and repeats its last sample, and so must we.
 	cw, ch := (w+1<<hs-1)>>hs, (h+1<<vs-1)>>vs
-	cbRow, crRow := make([]int32, cw), make([]int32, cw)
+	cbRow, crRow := make([]int32, cw), make([]int32, cw) // after the vertical step
+	cbUp, crUp := make([]uint8, w), make([]uint8, w)     // after the horizontal step
 	chromaRow := func(plane []byte, cy int) []byte {
 		off := m.COffset(m.Rect.Min.X, m.Rect.Min.Y) + cy*m.CStride
 		return plane[off : off+cw]
 	}
 	i := 0
 	for y := 0; y < h; y++ {
-		// Vertical step: libjpeg's column sums, 3 * nearer row + further row, scaled by 4.
 		cy := y >> vs
 		cb, cr := chromaRow(m.Cb, cy), chromaRow(m.Cr, cy)
 		if fancyV {
-			other := min(max(cy-1+2*(y&1), 0), ch-1) // row above for even y, below for odd
+			// libjpeg's column sums: 3 * nearer row + further row (above for even y).
+			other := min(max(cy-1+2*(y&1), 0), ch-1)
 			cb2, cr2 := chromaRow(m.Cb, other), chromaRow(m.Cr, other)
 			for c := range cbRow {
 				cbRow[c] = 3*int32(cb[c]) + int32(cb2[c])
@@ -147,30 +148,44 @@ func ycbcrToRGB(m *image.YCbCr, dst []byte) {
 				cbRow[c], crRow[c] = int32(cb[c]), int32(cr[c])
 			}
 		}
-		yRow := m.Y[m.YOffset(m.Rect.Min.X, m.Rect.Min.Y+y):][:w]
-		for x, yy := range yRow {
-			var cbv, crv int32
-			switch {
-			case fancyH:
-				// 3/4 nearer sample + 1/4 further one, with libjpeg's alternating rounding.
-				ci := x >> 1
-				nb := min(max(ci-1+2*(x&1), 0), cw-1)
-				cbv, crv = 3*cbRow[ci]+cbRow[nb], 3*crRow[ci]+crRow[nb]
-				if fancyV {
-					bias := 8 - int32(x&1)
-					cbv, crv = (cbv+bias)>>4, (crv+bias)>>4
-				} else {
-					bias := 1 + int32(x&1)
-					cbv, crv = (cbv+bias)>>2, (crv+bias)>>2
-				}
-			case fancyV:
-				bias := 1 + int32(y&1)
-				cbv, crv = (cbRow[x]+bias)>>2, (crRow[x]+bias)>>2
-			default:
-				cbv, crv = cbRow[x>>hs], crRow[x>>hs]
+		switch {
+		case fancyH:
+			// 3/4 nearer sample + 1/4 further one, with libjpeg's rounding for each parity.
+			shift, biasEven, biasOdd := uint(2), int32(1), int32(2) // h2v1
+			if fancyV {
+				shift, biasEven, biasOdd = 4, 8, 7 // h2v2
 			}
-			dst[i], dst[i+1], dst[i+2] = yccToRGB(int32(yy), cbv, crv)
-			i += 3
+			upsample2(cbUp, cbRow, shift, biasEven, biasOdd)
+			upsample2(crUp, crRow, shift, biasEven, biasOdd)
+		case fancyV: // h1v2
+			bias := 1 + int32(y&1)
+			for x := range cbUp {
+				cbUp[x], crUp[x] = uint8((cbRow[x]+bias)>>2), uint8((crRow[x]+bias)>>2)
+			}
+		default: // no subsampling, or 4x horizontally, which libjpeg replicates too
+			for x := range cbUp {
+				cbUp[x], crUp[x] = uint8(cbRow[x>>hs]), uint8(crRow[x>>hs])
+			}
+		}
+		yRow := m.Y[m.YOffset(m.Rect.Min.X, m.Rect.Min.Y+y):][:w]
+		out := dst[i : i+3*w]
+		for x, yy := range yRow {
+			out[3*x], out[3*x+1], out[3*x+2] = yccToRGB(int32(yy), cbUp[x], crUp[x])
+		}
+		i += 3 * w
+	}
+}
+
+// upsample2 doubles a row of chroma sums the way libjpeg's h2v1/h2v2 fancy upsamplers do:
+// each output is 3 * its own sample + its outer neighbour (the edge sample repeats), rounded.
+func upsample2(out []uint8, row []int32, shift uint, biasEven, biasOdd int32) {
+	last := len(row) - 1
+	for c, v := range row {
+		t := 3 * v
+		left, right := row[max(c-1, 0)], row[min(c+1, last)]
+		out[2*c] = uint8((t + left + biasEven) >> shift)
+		if 2*c+1 < len(out) {
+			out[2*c+1] = uint8((t + right + biasOdd) >> shift)
 		}
 	}
 }
@@ -190,7 +205,7 @@ func init() {
 	}
 }
 
-func yccToRGB(y, cb, cr int32) (r, g, b uint8) {
+func yccToRGB(y int32, cb, cr uint8) (r, g, b uint8) {
 	return clamp8(y + crR[cr]), clamp8(y + (cbG[cb]+crG[cr])>>16), clamp8(y + cbB[cb])
 }
 

@@ -8,7 +8,16 @@ import (
 )
 
 // Config is the source: block of a run's config file. Exactly one of Shards, Folder and
-// Synthetic names the data.
+// Synthetic names the data. For example:
+//
+//	source:
+//	  shards: /data/train-{000000..001023}.tar   # or a list of patterns
+//	  shuffle_buffer: 2000
+//	  readers: 2
+//	  labels: required
+//
+//	source:
+//	  synthetic: {count: 10000, width: 500, height: 375}
 type Config struct {
 	// Shards are WebDataset tar shard patterns (plain or .gz): globs and brace ranges, see
 	// package shardlist. A YAML string or list of strings.

@@ -21,7 +21,7 @@ func (e element) slot() bool {
 	if e.item != nil {
 		return true
 	}
-	_, ok := e.err.(*pipeline.SampleError)
+	_, ok := pipeline.AsSampleError(e.err)
 	return ok
 }
 

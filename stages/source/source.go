@@ -141,7 +141,7 @@ func (s *Source) Next(ctx context.Context) (*pipeline.Item, error) {
 		s.offset++
 		s.mu.Unlock()
 		if el.item == nil {
-			se := el.err.(*pipeline.SampleError)
+			se, _ := pipeline.AsSampleError(el.err) // slot() holds: a sample or a bad sample
 			se.Meta.Epoch = epoch
 			return nil, se
 		}

@@ -3,6 +3,8 @@
 Pillow 9.4.0 on libjpeg-turbo 2.1.5, the decoder a PyTorch loader uses).
 
   photo.jpg  RGB JPEG, 4:2:0, quality 90        photo.want.png  Pillow's convert("RGB") of it
+  photo422.jpg, photo440.jpg, photo411.jpg      the other chroma subsamplings (the last two
+                                                written by libturbojpeg; Pillow cannot)
   cmyk.jpg   Adobe CMYK JPEG as Pillow writes it cmyk.want.png
   ycck.jpg   Adobe YCCK JPEG (libturbojpeg)     ycck.want.png
 
@@ -17,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-W, H = 64, 48
+W, H = 67, 45  # odd sizes exercise the edges of chroma upsampling
 
 
 def synthetic(channels, seed):
@@ -39,15 +41,18 @@ def save_want(jpeg_bytes, name):
     Image.open(io.BytesIO(jpeg_bytes)).convert("RGB").save(os.path.join(HERE, name + ".want.png"))
 
 
-def ycck(cmyk):
+TJPF_RGB, TJPF_CMYK = 0, 11
+TJSAMP_420, TJSAMP_440, TJSAMP_411 = 2, 4, 5
+
+
+def turbo_compress(pixels, pixel_format, subsamp):
     tj = ctypes.CDLL("libturbojpeg.so.0")
     tj.tjInitCompress.restype = ctypes.c_void_p
     h = tj.tjInitCompress()
     buf, size = ctypes.POINTER(ctypes.c_ubyte)(), ctypes.c_ulong(0)
-    src = cmyk.tobytes()
-    TJPF_CMYK, TJSAMP_420 = 11, 2
-    rc = tj.tjCompress2(ctypes.c_void_p(h), src, W, W * 4, H, TJPF_CMYK,
-                        ctypes.byref(buf), ctypes.byref(size), TJSAMP_420, 90, 0)
+    src = pixels.tobytes()
+    rc = tj.tjCompress2(ctypes.c_void_p(h), src, W, W * pixels.shape[2], H, pixel_format,
+                        ctypes.byref(buf), ctypes.byref(size), subsamp, 90, 0)
     assert rc == 0, "tjCompress2 failed"
     out = ctypes.string_at(buf, size.value)
     tj.tjFree(buf)
@@ -56,16 +61,20 @@ def ycck(cmyk):
 
 
 def main():
-    b = io.BytesIO()
-    Image.fromarray(synthetic(3, 1), "RGB").save(b, "JPEG", quality=90, subsampling=2)
-    save_want(b.getvalue(), "photo")
+    rgb = synthetic(3, 1)
+    for name, subsampling in [("photo", 2), ("photo422", 1)]:
+        b = io.BytesIO()
+        Image.fromarray(rgb, "RGB").save(b, "JPEG", quality=90, subsampling=subsampling)
+        save_want(b.getvalue(), name)
+    save_want(turbo_compress(rgb, TJPF_RGB, TJSAMP_440), "photo440")
+    save_want(turbo_compress(rgb, TJPF_RGB, TJSAMP_411), "photo411")
 
     cmyk = synthetic(4, 2)
     b = io.BytesIO()
     Image.fromarray(cmyk, "CMYK").save(b, "JPEG", quality=90)
     save_want(b.getvalue(), "cmyk")
 
-    save_want(ycck(cmyk), "ycck")
+    save_want(turbo_compress(cmyk, TJPF_CMYK, TJSAMP_420), "ycck")
 
 
 if __name__ == "__main__":
