@@ -194,20 +194,24 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 }
 
 // Consume runs fn on every item from in, on one goroutine (the batcher, a sink). fn sees
-// skipped items too, so it can keep order and counts; skipping them is its business.
-func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context, it *Item) error, done func(ctx context.Context) error) {
+// skipped items too, so it can keep order and counts; skipping them is its business. done, if
+// not nil, is called once when the goroutine ends, whatever the reason: with a nil error after
+// the last item (its error is then the stage's), or with the error that ended the stage, for
+// cleanup only.
+func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context, it *Item) error, done func(ctx context.Context, err error) error) {
 	st := r.newStats(name, 1, nil)
-	r.group.Go(func() error {
+	r.group.Go(func() (err error) {
+		if done != nil {
+			defer func() {
+				if derr := done(r.ctx, err); err == nil {
+					err = derr
+				}
+			}()
+		}
 		for {
 			it, ok, err := receive(r.ctx, in, st)
-			if err != nil {
+			if err != nil || !ok {
 				return err
-			}
-			if !ok {
-				if done == nil {
-					return nil
-				}
-				return done(r.ctx)
 			}
 			st.In.Add(1)
 			t0 := time.Now()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -36,7 +37,7 @@ type Sink struct {
 	closed           bool
 }
 
-// New creates (or truncates) the file at cfg.Path.
+// New creates (or truncates) the file at cfg.Path, and the folders above it.
 func New(cfg Config) (*Sink, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("arrowfile: sink.path is empty (give a file path, or - for stdout)")
@@ -44,6 +45,9 @@ func New(cfg Config) (*Sink, error) {
 	s := &Sink{path: cfg.Path}
 	var w io.Writer = os.Stdout
 	if cfg.Path != "-" {
+		if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
+			return nil, fmt.Errorf("arrowfile: %w", err)
+		}
 		f, err := os.Create(cfg.Path)
 		if err != nil {
 			return nil, fmt.Errorf("arrowfile: %w", err)

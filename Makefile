@@ -1,0 +1,25 @@
+# The two commands a new user needs:
+#   make example   builds pipeline and runs examples/train.yaml on the bundled shards
+#   make test      vet, unit tests, and the race detector on the runtime packages
+GO ?= go
+RACE_PKGS = ./pipeline/... ./stages/... ./sink/null/... ./sink/arrowfile/... ./sink/arrowsocket/...
+
+.PHONY: deps build example test bench
+
+deps:
+	./scripts/deps.sh
+
+build: deps
+	$(GO) build -o bin/pipeline ./cmd/pipeline
+
+example: build
+	./bin/pipeline run examples/train.yaml --summary-json out/example-summary.json
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race $(RACE_PKGS)
+	CGO_ENABLED=0 $(GO) build ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./stages/decode/ ./augment/...

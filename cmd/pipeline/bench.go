@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+
+	"pipeline/pipeline/config"
+	"pipeline/pipeline/job"
+	"pipeline/sink/null"
+)
+
+// benchResult is `pipeline bench --json`.
+type benchResult struct {
+	TwinViewsPerS float64 `json:"twin_views_per_s"` // samples/s: each sample is one image made into its views
+	Images        int64   `json:"images"`
+	Seconds       float64 `json:"seconds"`
+	Workers       int     `json:"workers"`
+	Recipe        string  `json:"recipe"`
+	Decoder       string  `json:"decoder"`
+	Skipped       int64   `json:"skipped"`
+}
+
+func cmdBench(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	shards := fs.String("shards", "", "shard pattern, e.g. 'data/train-{000000..000003}.tar' (required)")
+	recipe := fs.String("recipe", "mocov2", "augmentation recipe")
+	workers := fs.Int("workers", runtime.NumCPU(), "cores to use (GOMAXPROCS); decode and augment each get this many goroutines")
+	images := fs.Int64("images", 2000, "images to process (the shards are re-read as often as needed)")
+	warmup := fs.Int64("warmup", 100, "images processed before timing starts")
+	asJSON := fs.Bool("json", false, "print one JSON line")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: pipeline bench --shards PATTERN [--recipe mocov2] [--workers N] [--images M] [--json]")
+		fs.PrintDefaults()
+	}
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *shards == "" {
+		return usagef("--shards is required")
+	}
+	if *workers < 1 || *images < 1 {
+		return usagef("--workers and --images must be positive")
+	}
+	runtime.GOMAXPROCS(*workers)
+	yaml := fmt.Sprintf("source:\n  shards: %q\n  shuffle_buffer: 0\nepochs: 1000000\nviews: %s\nbatch:\n  size: 32\nworkers:\n  decode: %d\n  augment: %d\nmemory_budget: 2GiB\n",
+		*shards, *recipe, *workers, *workers)
+	cfg, err := config.Parse("bench", []byte(yaml), nil)
+	if err != nil {
+		return err
+	}
+	j, err := job.Build(cfg)
+	if err != nil {
+		return err
+	}
+	run := func(n int64) (*job.Summary, error) {
+		return j.Run(context.Background(), job.Options{Sink: null.New(null.Config{}), MaxSamples: n})
+	}
+	if *warmup > 0 {
+		if _, err := run(*warmup); err != nil {
+			return err
+		}
+	}
+	sum, err := run(*images)
+	if err != nil {
+		return err
+	}
+	res := benchResult{TwinViewsPerS: sum.SamplesPerS, Images: sum.Emitted, Seconds: sum.Seconds,
+		Workers: *workers, Recipe: *recipe, Decoder: sum.Decoder, Skipped: sum.Skipped.Total}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	fmt.Fprintf(stdout, "%s on %d cores: %.0f samples/s (%d images in %.2fs, decoder %s, %d skipped)\n",
+		res.Recipe, res.Workers, res.TwinViewsPerS, res.Images, res.Seconds, res.Decoder, res.Skipped)
+	return nil
+}

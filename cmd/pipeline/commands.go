@@ -1,0 +1,19 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"pipeline/stages/decode"
+	"pipeline/stages/shardwrite"
+)
+
+func cmdShard(args []string, stdout, stderr io.Writer) error {
+	return shardwrite.Main(args, stdout, stderr)
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) error {
+	fmt.Fprintf(stdout, "pipeline (%s, %s/%s), JPEG decoder: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, decode.Backend())
+	return nil
+}

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"pipeline/pipeline"
+	"pipeline/pipeline/config"
+	"pipeline/pipeline/job"
+	"pipeline/pipeline/monitor"
+	"pipeline/stages/source"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sets listFlag
+	fs.Var(&sets, "set", "override a config key: --set source.shards=/data/x-{0..3}.tar (repeatable)")
+	summaryJSON := fs.String("summary-json", "", "write the end-of-run summary as JSON to this file")
+	metrics := fs.String("metrics", "", "append live counters as JSON lines to this file, once a second")
+	resume := fs.String("resume", "", "resume from a state file written by --state")
+	state := fs.String("state", "", "write the pipeline's position here when the run ends or is stopped")
+	progress := fs.String("progress", "auto", "progress display: auto, bar, log or off")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: pipeline run FILE.yaml [--set key=value ...] [flags]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one config file, got %d arguments", len(pos))
+	}
+	cfg, err := config.Load(pos[0], sets)
+	if err != nil {
+		return err
+	}
+	j, err := job.Build(cfg)
+	if err != nil {
+		return err
+	}
+	opt := job.Options{}
+	if *resume != "" {
+		p, err := readState(*resume)
+		if err != nil {
+			return err
+		}
+		opt.Start = p
+		fmt.Fprintf(stderr, "resuming at epoch %d, sample %d of that epoch\n", p.Epoch, p.Offset)
+	}
+	ctx, stop, cancel := signalContext(stderr)
+	defer cancel()
+	opt.Stop = stop
+
+	var metricsFile *os.File
+	if *metrics != "" {
+		if metricsFile, err = os.OpenFile(*metrics, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+			return err
+		}
+		defer metricsFile.Close()
+	}
+	disp := newProgress(stderr, *progress, cfg.Epochs)
+	var mon *monitor.Monitor
+	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
+		mon = monitor.Start(ctx, r, b, time.Second, func(s monitor.Sample) {
+			disp.update(s)
+			if metricsFile != nil {
+				line, _ := json.Marshal(s)
+				metricsFile.Write(append(line, '\n'))
+			}
+		})
+	}
+	sum, runErr := j.Run(ctx, opt)
+	if mon != nil {
+		mon.Stop()
+	}
+	disp.finish()
+	if sum == nil {
+		return runErr
+	}
+	printSummary(stderr, sum)
+	if *summaryJSON != "" {
+		if err := sum.WriteJSON(*summaryJSON); err != nil {
+			return err
+		}
+	}
+	if *state != "" && sum.Position != nil {
+		if err := writeState(*state, sum.Position); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "state written to %s (resume with --resume %s)\n", *state, *state)
+	}
+	return runErr
+}
+
+// signalContext: the first SIGINT or SIGTERM closes stop (graceful: the sink is flushed), the
+// second cancels the context (the run ends at once).
+func signalContext(stderr io.Writer) (context.Context, <-chan struct{}, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := make(chan struct{})
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sig:
+			fmt.Fprintln(stderr, "\nstopping: finishing the samples in flight and flushing the sink (signal again to quit at once)")
+			close(stop)
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-sig:
+			fmt.Fprintln(stderr, "\nquitting")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, stop, func() { signal.Stop(sig); cancel() }
+}
+
+func printSummary(w io.Writer, s *job.Summary) {
+	fmt.Fprintf(w, "read %d, emitted %d in %d batches, skipped %d, in %.1fs (%.0f samples/s)",
+		s.Read, s.Emitted, s.Batches, s.Skipped.Total, s.Seconds, s.SamplesPerS)
+	if s.Stopped != "" {
+		fmt.Fprintf(w, ", stopped early (%s)", s.Stopped)
+	}
+	fmt.Fprintln(w)
+	reasons := make([]string, 0, len(s.Skipped.Reasons))
+	for r := range s.Skipped.Reasons {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		c := s.Skipped.Reasons[r]
+		keys := c.Keys
+		more := ""
+		if len(keys) > 5 {
+			keys, more = keys[:5], fmt.Sprintf(" and %d more", c.Count-5)
+		}
+		fmt.Fprintf(w, "  skipped %d %s: %s%s\n", c.Count, r, strings.Join(keys, ", "), more)
+	}
+	for _, sh := range s.Skipped.Shards {
+		fmt.Fprintf(w, "  shard %s: %s\n", sh.Shard, sh.Error)
+	}
+	fmt.Fprintf(w, "memory: peak %s of a %s budget; decoder %s\n",
+		config.ByteSize(s.MemoryPeak), config.ByteSize(s.MemoryBudget), s.Decoder)
+	if len(s.Sink) > 0 {
+		b, _ := json.Marshal(s.Sink)
+		fmt.Fprintf(w, "sink: %s\n", b)
+	}
+}
+
+func readState(path string) (*source.Position, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var st struct {
+		Position source.Position `json:"position"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
+	}
+	return &st.Position, nil
+}
+
+func writeState(path string, pos any) error {
+	b, err := json.MarshalIndent(map[string]any{"position": pos}, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,420 @@
+// Package job assembles a runnable pipeline from a config: it decodes each component's block,
+// sizes the memory budget, wires source -> decode -> augment -> batch -> sink on a
+// pipeline.Run, and reports a Summary. `pipeline run`, `profile` and `bench` all build here.
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"pipeline/augment"
+	"pipeline/pipeline"
+	"pipeline/pipeline/config"
+	"pipeline/sink"
+	"pipeline/stages/batch"
+	"pipeline/stages/decode"
+	"pipeline/stages/source"
+)
+
+// batchRowSlack is charged per row on top of the pixels: label, index, epoch, key offsets and
+// key strings; with keep_params, the parameters' JSON adds paramsRowSlack per view.
+const (
+	batchRowSlack  = 128
+	paramsRowSlack = 512
+)
+
+// Job is a validated, sized pipeline, ready to run once.
+type Job struct {
+	Config     *config.Config
+	Source     source.Config
+	Recipe     *augment.Recipe
+	Batch      batch.Config
+	Groups     []batch.GroupShape
+	KeepParams bool // record every view's parameters (views.keep_params or batch.keep_params)
+	Workers    Workers
+	Split      pipeline.BudgetSplit
+	Window     int // items in flight between the source and the batcher
+
+	sinkKind string
+}
+
+// Workers is the number of goroutines per stage and the queue capacities.
+type Workers struct {
+	Decode, Augment int
+	Queue           int // capacity of each stage's output queue
+	BatchesInFlight int // batches queued for or held by the sink, plus the one being built
+}
+
+// Build checks the whole config and sizes the pipeline; it opens nothing yet.
+func Build(cfg *config.Config) (*Job, error) {
+	j := &Job{Config: cfg}
+	file := cfg.File()
+	if cfg.Source == nil {
+		return nil, fmt.Errorf("%s: source: missing (give source.shards, source.folder or source.synthetic)", file)
+	}
+	if err := config.DecodeNode(file, cfg.Source, &j.Source); err != nil {
+		return nil, err
+	}
+	spec := augment.Spec{}
+	if cfg.Views != nil {
+		if err := config.DecodeNode(file, cfg.Views, &spec); err != nil {
+			return nil, err
+		}
+	} else {
+		spec.Recipe = "mocov2"
+	}
+	recipe, err := augment.Build(spec)
+	if err != nil {
+		return nil, config.Errorf(file, cfg.Views, "views: %v", err)
+	}
+	j.Recipe = recipe
+	if err := config.DecodeNode(file, cfg.Batch, &j.Batch); err != nil {
+		return nil, err
+	}
+	if j.Batch.Size == 0 {
+		j.Batch.Size = batch.DefaultSize
+	}
+	j.KeepParams = spec.KeepParams || j.Batch.KeepParams
+	j.Batch.KeepParams = j.KeepParams
+	j.Batch.Recipe = recipe.Name()
+	for _, g := range recipe.Groups() {
+		j.Groups = append(j.Groups, batch.GroupShape{Name: g.Name, Views: g.Views, Height: g.Height, Width: g.Width})
+	}
+	kind, err := sinkKind(cfg)
+	if err != nil {
+		return nil, err
+	}
+	j.sinkKind = kind
+	j.Workers = defaultWorkers(cfg.Workers)
+	if err := j.size(); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return j, nil
+}
+
+// defaultWorkers splits the machine's cores when the config does not: augmentation costs about
+// twice what decoding does (see docs/performance.md).
+func defaultWorkers(w config.Workers) Workers {
+	cores := runtime.GOMAXPROCS(0)
+	out := Workers{Decode: w.Decode, Augment: w.Augment, Queue: w.Queue, BatchesInFlight: 3}
+	if out.Decode == 0 {
+		out.Decode = max(1, cores/3)
+	}
+	if out.Augment == 0 {
+		out.Augment = max(1, cores-out.Decode)
+	}
+	if out.Queue == 0 {
+		out.Queue = 2 * max(out.Decode, out.Augment)
+	}
+	return out
+}
+
+// minImageShare is the least budget given to encoded and to decoded images: one worker must be
+// able to hold an ImageNet-size image at any time.
+const minImageShare = 16 << 20
+
+// size splits memory_budget into the accounts and refuses a config that cannot fit.
+//
+// Views are charged per sample and at most Window samples are in flight, so the views
+// account never blocks (a blocking views account could deadlock the reordering batcher).
+// Batches: BatchesInFlight records at a time. What is left goes a quarter to encoded bytes
+// and three quarters to decoded pixels, which are the variable-size buffers.
+func (j *Job) size() error {
+	w := j.Workers
+	j.Window = w.Queue /* source */ + w.Decode + w.Queue + w.Augment + w.Queue + w.Decode + w.Augment
+	viewBytes := int64(0)
+	for _, g := range j.Groups {
+		viewBytes += int64(viewAlloc(g.Views * g.Height * g.Width * 3))
+	}
+	views := viewBytes * int64(j.Window)
+	batches := j.batchBytes() * int64(w.BatchesInFlight)
+	budget := int64(j.Config.MemoryBudget)
+	rest := budget - views - batches
+	if rest < 2*minImageShare {
+		need := views + batches + 2*minImageShare
+		return fmt.Errorf("memory_budget %s cannot fit this pipeline: %d batches of %s (batch.size %d) + "+
+			"views of %d samples in flight (%s) + at least %s for images need %s; raise memory_budget "+
+			"or lower batch.size or the worker counts",
+			config.ByteSize(budget), w.BatchesInFlight, config.ByteSize(j.batchBytes()), j.Batch.Size,
+			j.Window, config.ByteSize(views), config.ByteSize(2*minImageShare), config.ByteSize(need))
+	}
+	j.Split = pipeline.BudgetSplit{Encoded: rest / 4, Decoded: rest - rest/4, Views: views, Batches: batches}
+	return nil
+}
+
+// batchBytes is what one full batch is charged.
+func (j *Job) batchBytes() int64 {
+	elem := int64(1)
+	if j.Batch.Normalize {
+		elem = 4 // float32
+	}
+	var row int64 = batchRowSlack
+	for _, g := range j.Groups {
+		row += int64(g.Views*g.Height*g.Width*3) * elem
+		if j.KeepParams {
+			row += int64(g.Views) * paramsRowSlack
+		}
+	}
+	return row * int64(j.Batch.Size)
+}
+
+// viewAlloc is what the pool charges for a view buffer of n bytes (its size class).
+func viewAlloc(n int) int { return pipeline.SizeClass(n) }
+
+// Options change how a job runs without changing its config.
+type Options struct {
+	// Sink replaces the configured sink (profile and bench use the null sink).
+	Sink sink.Sink
+	// MaxSamples stops the source after that many samples (0: no limit).
+	MaxSamples int64
+	// Duration stops the source after that long (0: no limit).
+	Duration time.Duration
+	// Start resumes the source from a saved position.
+	Start *source.Position
+	// Stop, when it fires, stops the source gracefully: items in flight still reach the sink.
+	Stop <-chan struct{}
+	// OnStart is called with the live run once every stage is wired (progress, profiling).
+	OnStart func(r *pipeline.Run, b *pipeline.Budget)
+}
+
+// Run runs the job to the end of its data, a limit, a graceful stop or an error, and returns
+// the summary in every case where the pipeline was started.
+func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
+	budget := pipeline.NewBudget(j.Split)
+	snk := opt.Sink
+	if snk == nil {
+		var err error
+		if snk, err = openSink(j, j.sinkKind); err != nil {
+			return nil, err
+		}
+	}
+	srcOpt := source.Options{Seed: j.Config.Seed, Epochs: j.Config.Epochs, Account: budget.Encoded}
+	if opt.Start != nil {
+		srcOpt.Start = *opt.Start
+	}
+	src, err := source.Open(j.Source, srcOpt)
+	if err != nil {
+		snk.Close()
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	defer src.Close()
+	batcher, err := batch.New(j.Batch, j.Groups, budget.Batches, nil)
+	if err != nil {
+		snk.Close()
+		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
+	}
+	defer batcher.Close()
+
+	r := pipeline.NewRun(ctx, pipeline.OnError(j.Config.OnError))
+	w := j.Workers
+	window := pipeline.NewWindow(j.Window)
+	var limited pipeline.Source = src
+	if opt.MaxSamples > 0 {
+		limited = &limitSource{Source: src, left: opt.MaxSamples}
+	}
+	read := r.Source("read", limited, w.Queue, window)
+	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
+	decoded := r.Stage("decode", w.Decode, w.Queue, read, overBudgetIsTooLarge(dec.Stage(budget.Decoded)))
+	augmented := r.Stage("augment", w.Augment, w.Queue, decoded,
+		j.Recipe.Stage(j.Config.Seed, j.KeepParams, budget.Views))
+
+	// The batcher sees items in source order (the reorder buffer restores it), so the position
+	// reached when a batch is complete is exactly the data that batch ends with.
+	batcher.OnDrop(r.Skipped)
+	records := make(chan positioned, max(1, w.BatchesInFlight-2))
+	pos := srcOpt.Start
+	var ro pipeline.Reorder
+	var ready []*pipeline.Item
+	send := func(ctx context.Context, recs []arrow.RecordBatch) error {
+		for i, rec := range recs {
+			select {
+			case records <- positioned{rec, pos}:
+			case <-ctx.Done():
+				for _, rest := range recs[i:] {
+					rest.Release()
+				}
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	r.Consume("batch", augmented, func(ctx context.Context, it *pipeline.Item) error {
+		ready = ro.Push(it, ready[:0])
+		for _, x := range ready {
+			window.Done()
+			pos = pos.Advance(x.Meta)
+			recs, err := batcher.Push(ctx, x)
+			if err != nil {
+				return err
+			}
+			if err := send(ctx, recs); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func(ctx context.Context, err error) error {
+		defer close(records)
+		if err != nil {
+			return nil // the run is failing: nothing more to flush
+		}
+		rec, err := batcher.Flush(ctx)
+		if err != nil || rec == nil {
+			return err
+		}
+		return send(ctx, []arrow.RecordBatch{rec})
+	})
+	sinkStats := r.Track("sink", 1, func() int { return len(records) }, cap(records))
+	var delivered deliveredPosition
+	delivered.set(srcOpt.Start)
+	r.Go(func(ctx context.Context) error { return drainToSink(ctx, records, snk, sinkStats, &delivered) })
+
+	if opt.OnStart != nil {
+		opt.OnStart(r, budget)
+	}
+	stopped := ""
+	var timer <-chan time.Time
+	if opt.Duration > 0 {
+		t := time.NewTimer(opt.Duration)
+		defer t.Stop()
+		timer = t.C
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- r.Wait() }()
+	var runErr error
+wait:
+	for {
+		select {
+		case runErr = <-done:
+			break wait
+		case <-opt.Stop:
+			stopped = "signal"
+			r.StopSource()
+			opt.Stop = nil
+		case <-timer:
+			stopped = "limit"
+			r.StopSource()
+			timer = nil
+		}
+	}
+	elapsed := time.Since(start)
+	closeErr := snk.Close()
+	if lim, ok := limited.(*limitSource); ok && lim.left == 0 && stopped == "" {
+		stopped = "limit"
+	}
+
+	bs := batcher.Stats()
+	s := &Summary{
+		Emitted: bs.Emitted, Batches: bs.Batches, Skipped: r.Skips(), Seconds: elapsed.Seconds(),
+		Stopped: stopped, Epochs: j.Config.Epochs, MemoryBudget: j.Split.Total(),
+		MemoryPeak: budget.Peak(), Sink: snk.Summary(), Decoder: decode.Backend(),
+		Position: delivered.get(),
+	}
+	for _, st := range r.Stages() {
+		snap := st.Snapshot()
+		if snap.Name == "read" {
+			s.Read = snap.Out
+		}
+		s.Stages = append(s.Stages, Report(snap, elapsed))
+	}
+	if elapsed > 0 {
+		s.SamplesPerS = float64(s.Emitted) / elapsed.Seconds()
+	}
+	if runErr != nil {
+		return s, runErr
+	}
+	if closeErr != nil {
+		return s, fmt.Errorf("sink: %w", closeErr)
+	}
+	return s, nil
+}
+
+// positioned is a batch with the source position right after its last sample.
+type positioned struct {
+	rec arrow.RecordBatch
+	pos source.Position
+}
+
+// deliveredPosition is the position after the last batch the sink accepted: a run resumed
+// from it neither repeats nor loses a sample.
+type deliveredPosition struct {
+	mu  sync.Mutex
+	pos source.Position
+}
+
+func (d *deliveredPosition) set(p source.Position) { d.mu.Lock(); d.pos = p; d.mu.Unlock() }
+
+func (d *deliveredPosition) get() source.Position { d.mu.Lock(); defer d.mu.Unlock(); return d.pos }
+
+// drainToSink hands records to the sink in order, measuring the sink like any other stage.
+func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, st *pipeline.StageStats, delivered *deliveredPosition) error {
+	defer func() {
+		for p := range records { // after an error: give back what is still queued
+			p.rec.Release()
+		}
+	}()
+	for {
+		t0 := time.Now()
+		var p positioned
+		var ok bool
+		select {
+		case p, ok = <-records:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		st.StarvedNs.Add(int64(time.Since(t0)))
+		if !ok {
+			return nil
+		}
+		st.In.Add(1)
+		t1 := time.Now()
+		err := snk.Write(ctx, p.rec)
+		d := time.Since(t1)
+		st.BusyNs.Add(int64(d))
+		st.Latency.Observe(d)
+		if err != nil {
+			if pipeline.IsCancel(err) && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("sink: %w", err)
+		}
+		st.Out.Add(1)
+		delivered.set(p.pos)
+	}
+}
+
+// overBudgetIsTooLarge turns an image too big for its whole budget share into a skipped
+// sample rather than a failed run.
+func overBudgetIsTooLarge(fn pipeline.StageFunc) pipeline.StageFunc {
+	return func(ctx context.Context, it *pipeline.Item) error {
+		err := fn(ctx, it)
+		var ob *pipeline.ErrOverBudget
+		if errors.As(err, &ob) {
+			return pipeline.Bad(it.Meta, pipeline.ReasonTooLarge, err)
+		}
+		return err
+	}
+}
+
+// limitSource stops after a number of samples.
+type limitSource struct {
+	pipeline.Source
+	left int64
+}
+
+func (l *limitSource) Next(ctx context.Context) (*pipeline.Item, error) {
+	if l.left <= 0 {
+		return nil, errEOF
+	}
+	it, err := l.Source.Next(ctx)
+	if err == nil {
+		l.left--
+	}
+	return it, err
+}

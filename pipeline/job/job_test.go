@@ -1,0 +1,338 @@
+package job
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"pipeline/pipeline"
+	"pipeline/pipeline/config"
+	"pipeline/stages/batch/schema"
+	"pipeline/stages/source"
+)
+
+// rowSink records a hash of every row (key and the pixels of every view group) and can be
+// slow, as a training step is.
+type rowSink struct {
+	delay   time.Duration
+	groups  []string
+	mu      sync.Mutex
+	rows    []string
+	batches int
+	closed  bool
+}
+
+func (s *rowSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	defer rec.Release()
+	if s.delay > 0 {
+		time.Sleep(s.delay)
+	}
+	keys := rec.Column(int(rec.Schema().FieldIndices(schema.ColKey)[0])).(*array.String)
+	var views [][]byte
+	var rowBytes []int
+	for _, g := range s.groups {
+		data, shape, err := schema.Uint8Tensor(rec, g)
+		if err != nil {
+			return err
+		}
+		views = append(views, data)
+		n := 1
+		for _, d := range shape[1:] {
+			n *= d
+		}
+		rowBytes = append(rowBytes, n)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		h := sha256.New()
+		h.Write([]byte(keys.Value(i)))
+		for g := range views {
+			h.Write(views[g][i*rowBytes[g] : (i+1)*rowBytes[g]])
+		}
+		s.rows = append(s.rows, keys.Value(i)+":"+hex.EncodeToString(h.Sum(nil))[:16])
+	}
+	s.batches++
+	return nil
+}
+
+func (s *rowSink) Close() error            { s.closed = true; return nil }
+func (s *rowSink) Summary() map[string]any { return map[string]any{"batches": s.batches} }
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test")
+		}
+		dir = parent
+	}
+}
+
+func build(t *testing.T, yaml string, sets ...string) *Job {
+	t.Helper()
+	cfg, err := config.Parse("test.yaml", []byte(yaml), sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := Build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func exampleYAML(t *testing.T) string {
+	shards := filepath.Join(repoRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar")
+	return fmt.Sprintf(`source:
+  shards: %q
+  shuffle_buffer: 16
+epochs: 2
+seed: 3
+views: {recipe: mocov2, size: 64}
+batch:
+  size: 8
+workers:
+  decode: 2
+  augment: 3
+memory_budget: 48MiB
+`, shards)
+}
+
+// The example shards through a deliberately slow sink: the budget holds and nothing is lost.
+func TestExampleShardsSlowSinkBudgetAndCounts(t *testing.T) {
+	j := build(t, exampleYAML(t))
+	snk := &rowSink{delay: 20 * time.Millisecond, groups: []string{"q", "k"}}
+	var peakSeen int64
+	sum, err := j.Run(context.Background(), Options{Sink: snk, OnStart: func(r *pipeline.Run, b *pipeline.Budget) {
+		go func() {
+			for r.Context().Err() == nil {
+				peakSeen = max(peakSeen, b.InUse())
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Read == 0 || sum.Read != sum.Emitted+sum.Skipped.Total {
+		t.Fatalf("read %d != emitted %d + skipped %d", sum.Read, sum.Emitted, sum.Skipped.Total)
+	}
+	if int64(len(snk.rows)) != sum.Emitted || !snk.closed {
+		t.Fatalf("sink got %d rows, summary says %d emitted (closed %v)", len(snk.rows), sum.Emitted, snk.closed)
+	}
+	if sum.MemoryPeak > int64(j.Config.MemoryBudget) || sum.MemoryPeak == 0 {
+		t.Fatalf("memory peak %d outside (0, budget %d]", sum.MemoryPeak, j.Config.MemoryBudget)
+	}
+	// The sink is the bottleneck: upstream stages must have waited on it rather than piling up.
+	var batchStage, sinkStage StageReport
+	for _, s := range sum.Stages {
+		switch s.Name {
+		case "batch":
+			batchStage = s
+		case "sink":
+			sinkStage = s
+		}
+	}
+	if sinkStage.Busy < 0.5 {
+		t.Fatalf("a 20ms-per-batch sink should be busy most of the time: %+v", sinkStage)
+	}
+	if batchStage.In == 0 {
+		t.Fatalf("batch stage saw nothing: %+v", sum.Stages)
+	}
+}
+
+// The same config gives the same batches whatever the worker counts.
+func TestDeterministicAcrossWorkerCounts(t *testing.T) {
+	var runs [][]string
+	for _, w := range [][2]int{{1, 1}, {3, 4}} {
+		j := build(t, exampleYAML(t), fmt.Sprintf("workers.decode=%d", w[0]), fmt.Sprintf("workers.augment=%d", w[1]))
+		snk := &rowSink{groups: []string{"q", "k"}}
+		if _, err := j.Run(context.Background(), Options{Sink: snk}); err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, snk.rows)
+	}
+	if strings.Join(runs[0], ",") != strings.Join(runs[1], ",") {
+		t.Fatalf("worker counts changed the stream:\n%v\n%v", runs[0][:4], runs[1][:4])
+	}
+}
+
+// A run stopped after some samples and resumed from its position yields exactly the tail of
+// the uninterrupted run, pixels included.
+func TestResumeIsExact(t *testing.T) {
+	full := &rowSink{groups: []string{"q", "k"}}
+	if _, err := build(t, exampleYAML(t)).Run(context.Background(), Options{Sink: full}); err != nil {
+		t.Fatal(err)
+	}
+	first := &rowSink{groups: []string{"q", "k"}}
+	sum, err := build(t, exampleYAML(t)).Run(context.Background(), Options{Sink: first, MaxSamples: 61})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos := sum.Position.(source.Position)
+	rest := &rowSink{groups: []string{"q", "k"}}
+	if _, err := build(t, exampleYAML(t)).Run(context.Background(), Options{Sink: rest, Start: &pos}); err != nil {
+		t.Fatal(err)
+	}
+	got := append(append([]string{}, first.rows...), rest.rows...)
+	if len(first.rows) == 0 || len(rest.rows) == 0 || strings.Join(got, ",") != strings.Join(full.rows, ",") {
+		t.Fatalf("resumed stream differs: first %d + rest %d rows vs full %d", len(first.rows), len(rest.rows), len(full.rows))
+	}
+}
+
+func TestRefusesConfigThatCannotFit(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte(exampleYAML(t)), []string{"memory_budget=8MiB", "batch.size=256", "views=mocov2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfg)
+	if err == nil || !strings.Contains(err.Error(), "memory_budget") || !strings.Contains(err.Error(), "cannot fit") {
+		t.Fatalf("want a memory_budget error, got %v", err)
+	}
+}
+
+func TestUnknownSinkKind(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte(exampleYAML(t)+"sink:\n  kind: tape\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(cfg); err == nil || !strings.Contains(err.Error(), `unknown kind "tape"`) || !strings.Contains(err.Error(), "test.yaml:") {
+		t.Fatalf("want an unknown-kind error with the file, got %v", err)
+	}
+}
+
+// writeTar writes members (name -> bytes) in order; truncate cuts the file to that many bytes.
+func writeTar(t *testing.T, path string, members [][2]string, truncate int) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, m := range members {
+		if err := tw.WriteHeader(&tar.Header{Name: m[0], Mode: 0o644, Size: int64(len(m[1])), ModTime: time.Unix(1700000000, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(m[1]))
+	}
+	tw.Close()
+	b := buf.Bytes()
+	if truncate > 0 {
+		b = b[:truncate]
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func testImage(w, h int, enc string) string {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Set(x, y, color.RGBA{uint8(x * 3), uint8(y * 5), uint8(x + y), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if enc == "png" {
+		png.Encode(&buf, img)
+	} else {
+		jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
+	}
+	return buf.String()
+}
+
+// Every kind of bad input is counted by reason with its key, and read = emitted + skipped.
+func TestBadInputIsCountedNotLost(t *testing.T) {
+	dir := t.TempDir()
+	good := testImage(64, 48, "jpeg")
+	writeTar(t, filepath.Join(dir, "s-0.tar"), [][2]string{
+		{"000.jpg", good}, {"000.cls", "1"},
+		{"001.jpg", good[:len(good)/3]}, {"001.cls", "2"}, // truncated JPEG
+		{"002.jpg", testImage(40, 40, "png")}, {"002.cls", "3"}, // a PNG named .jpg: fine
+		{"003.jpg", ""}, {"003.cls", "4"}, // zero bytes
+		{"004.jpg", good},                                          // no label
+		{"005.cls", "5"},                                           // no image
+		{"006.jpg", testImage(400, 300, "jpeg")}, {"006.cls", "6"}, // over max_pixels
+		{"007.jpg", "\xff\xd8\xff\xe0 this is not really a jpeg"}, {"007.cls", "7"},
+		{"008.jpg", good}, {"008.cls", "8"},
+	}, 0)
+	// A tar cut in the middle of its second sample.
+	var members [][2]string
+	for i := 0; i < 4; i++ {
+		members = append(members, [2]string{fmt.Sprintf("1%02d.jpg", i), good}, [2]string{fmt.Sprintf("1%02d.cls", i), "0"})
+	}
+	padded := (len(good) + 511) / 512 * 512
+	// Headers and data of 100.jpg and 100.cls, 101.jpg's header, then 300 bytes of its data.
+	writeTar(t, filepath.Join(dir, "s-1.tar"), members, 512+padded+512+512+512+300)
+	yaml := fmt.Sprintf(`source:
+  shards: %q
+  shuffle_shards: false
+decode:
+  max_pixels: 10000
+views: {recipe: mocov2, size: 32}
+batch:
+  size: 2
+memory_budget: 64MiB
+`, filepath.Join(dir, "s-{0..2}.tar")) // s-2.tar is missing
+	sum, err := build(t, yaml).Run(context.Background(), Options{Sink: &rowSink{groups: []string{"q", "k"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Read != sum.Emitted+sum.Skipped.Total {
+		t.Fatalf("read %d != emitted %d + skipped %d", sum.Read, sum.Emitted, sum.Skipped.Total)
+	}
+	want := map[string]string{
+		pipeline.ReasonCorrupt:  "001",
+		pipeline.ReasonEmpty:    "003",
+		pipeline.ReasonNoLabel:  "004",
+		pipeline.ReasonNoImage:  "005",
+		pipeline.ReasonTooLarge: "006",
+	}
+	for reason, key := range want {
+		c := sum.Skipped.Reasons[reason]
+		if c == nil || !strings.Contains(strings.Join(c.Keys, ","), key) {
+			t.Errorf("reason %s: want key %s, got %+v", reason, key, c)
+		}
+	}
+	if c := sum.Skipped.Reasons[pipeline.ReasonCorrupt]; c == nil || c.Count != 2 {
+		t.Errorf("want 2 corrupt images (001 truncated, 007 garbage), got %+v", c)
+	}
+	// 000, 002, 008 and 100 (before the cut) are good.
+	if sum.Emitted != 4 {
+		t.Errorf("emitted %d, want 4", sum.Emitted)
+	}
+	var shards []string
+	for _, s := range sum.Skipped.Shards {
+		shards = append(shards, filepath.Base(s.Shard)+":"+s.Reason)
+	}
+	if got := strings.Join(shards, ","); !strings.Contains(got, "s-1.tar:truncated_shard") || !strings.Contains(got, "s-2.tar:missing_shard") {
+		t.Errorf("shard errors %q", got)
+	}
+
+	// Under on_error: fail the first bad sample stops the run and is named.
+	_, err = build(t, yaml, "on_error=fail").Run(context.Background(), Options{Sink: &rowSink{groups: []string{"q", "k"}}})
+	var se *pipeline.SampleError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "s-0.tar") {
+		t.Fatalf("want a sample error naming the shard, got %v", err)
+	}
+}

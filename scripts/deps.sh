@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the tests need, if they are missing:
+# libturbojpeg0-dev (the fast JPEG decoder, cgo) and dataset-fashion-mnist (the trainer's
+# learning test). Uses sudo when not run as root.
+set -euo pipefail
+need=()
+for p in libturbojpeg0-dev dataset-fashion-mnist; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+done
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing Debian packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
