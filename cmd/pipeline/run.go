@@ -28,7 +28,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	summaryJSON := fs.String("summary-json", "", "write the end-of-run summary as JSON to this file")
 	metrics := fs.String("metrics", "", "append live counters as JSON lines to this file, once a second")
 	resume := fs.String("resume", "", "resume from a state file written by --state")
-	state := fs.String("state", "", "write the pipeline's position here when the run ends or is stopped")
+	state := fs.String("state", "", "keep the pipeline's position in this file, rewritten after every batch the sink accepted")
 	progress := fs.String("progress", "auto", "progress display: auto, bar, log or off")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pipeline run FILE.yaml [--set key=value ...] [flags]")
@@ -69,6 +69,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		}
 		defer metricsFile.Close()
 	}
+	if *state != "" {
+		opt.OnDelivered = func(batches int64, pos source.Position) error {
+			return writeState(*state, batches, pos)
+		}
+	}
 	disp := newProgress(stderr, *progress, cfg.Epochs)
 	var mon *monitor.Monitor
 	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
@@ -94,11 +99,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if *state != "" && sum.Position != nil {
-		if err := writeState(*state, sum.Position); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "state written to %s (resume with --resume %s)\n", *state, *state)
+	if *state != "" {
+		fmt.Fprintf(stderr, "state in %s (resume with --resume %s)\n", *state, *state)
 	}
 	return runErr
 }
@@ -165,17 +167,24 @@ func readState(path string) (*source.Position, error) {
 	if err != nil {
 		return nil, err
 	}
-	var st struct {
-		Position source.Position `json:"position"`
-	}
+	var st runState
 	if err := json.Unmarshal(b, &st); err != nil {
 		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
 	return &st.Position, nil
 }
 
-func writeState(path string, pos any) error {
-	b, err := json.MarshalIndent(map[string]any{"position": pos}, "", "  ")
+// runState is the --state file: the source position right after the last batch the sink
+// accepted, and how many batches that was. A run killed between the sink's write and the
+// state's rewrite leaves one batch more in the sink's output than the state counts; a consumer
+// that resumes keeps the first Batches batches.
+type runState struct {
+	Position source.Position `json:"position"`
+	Batches  int64           `json:"batches"`
+}
+
+func writeState(path string, batches int64, pos source.Position) error {
+	b, err := json.MarshalIndent(runState{Position: pos, Batches: batches}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -181,6 +181,10 @@ type Options struct {
 	Stop <-chan struct{}
 	// OnStart is called with the live run once every stage is wired (progress, profiling).
 	OnStart func(r *pipeline.Run, b *pipeline.Budget)
+	// OnDelivered is called from the sink's goroutine after each batch the sink accepted,
+	// with the number of batches accepted so far and the source position right after the
+	// last of them: the state to save for an exact resume.
+	OnDelivered func(batches int64, pos source.Position) error
 }
 
 // Run runs the job to the end of its data, a limit, a graceful stop or an error, and returns
@@ -272,7 +276,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	sinkStats := r.Track("sink", 1, func() int { return len(records) }, cap(records))
 	var delivered deliveredPosition
 	delivered.set(srcOpt.Start)
-	r.Go(func(ctx context.Context) error { return drainToSink(ctx, records, snk, sinkStats, &delivered) })
+	r.Go(func(ctx context.Context) error {
+		return drainToSink(ctx, records, snk, sinkStats, &delivered, opt.OnDelivered)
+	})
 
 	if opt.OnStart != nil {
 		opt.OnStart(r, budget)
@@ -353,7 +359,8 @@ func (d *deliveredPosition) set(p source.Position) { d.mu.Lock(); d.pos = p; d.m
 func (d *deliveredPosition) get() source.Position { d.mu.Lock(); defer d.mu.Unlock(); return d.pos }
 
 // drainToSink hands records to the sink in order, measuring the sink like any other stage.
-func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, st *pipeline.StageStats, delivered *deliveredPosition) error {
+func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, st *pipeline.StageStats,
+	delivered *deliveredPosition, onDelivered func(int64, source.Position) error) error {
 	defer func() {
 		for p := range records { // after an error: give back what is still queued
 			p.rec.Release()
@@ -384,8 +391,13 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			}
 			return fmt.Errorf("sink: %w", err)
 		}
-		st.Out.Add(1)
+		n := st.Out.Add(1)
 		delivered.set(p.pos)
+		if onDelivered != nil {
+			if err := onDelivered(n, p.pos); err != nil {
+				return fmt.Errorf("saving the state after batch %d: %w", n, err)
+			}
+		}
 	}
 }
 

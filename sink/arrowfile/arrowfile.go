@@ -59,7 +59,8 @@ func New(cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// Write appends rec to the stream and releases it.
+// Write appends rec to the stream and releases it. The batch is handed to the operating
+// system before Write returns, so a process killed afterwards still leaves it in the file.
 func (s *Sink) Write(_ context.Context, rec arrow.RecordBatch) error {
 	defer rec.Release()
 	if s.closed {
@@ -73,6 +74,9 @@ func (s *Sink) Write(_ context.Context, rec arrow.RecordBatch) error {
 			s.path, s.batches.Load()+1, rec.Schema(), s.schema)
 	}
 	if err := s.writer.Write(rec); err != nil {
+		return fmt.Errorf("arrowfile %s: batch %d: %w", s.path, s.batches.Load()+1, err)
+	}
+	if err := s.buf.Flush(); err != nil {
 		return fmt.Errorf("arrowfile %s: batch %d: %w", s.path, s.batches.Load()+1, err)
 	}
 	s.batches.Add(1)
