@@ -294,9 +294,6 @@ func (s *Sink) serve(conn net.Conn) {
 	}
 	c, err := s.handshake(conn, peer)
 	if err != nil {
-		s.mu.Lock()
-		s.refused = append(s.refused, err.Error())
-		s.mu.Unlock()
 		return
 	}
 	bw := bufio.NewWriterSize(conn, 64<<10)
@@ -328,7 +325,8 @@ func (s *Sink) serve(conn net.Conn) {
 	}
 }
 
-// handshake reads the consumer's hello, claims its rank and answers.
+// handshake reads the consumer's hello, claims its rank and answers; refusals are listed in
+// the summary.
 func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error) {
 	conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	defer conn.SetDeadline(time.Time{})
@@ -348,8 +346,12 @@ func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error
 			return c, nil
 		}
 	}
-	io.WriteString(conn, "error "+oneLine(err.Error())+"\n")
-	return nil, fmt.Errorf("%s: %w", peer, err)
+	err = fmt.Errorf("%s: %w", peer, err)
+	s.mu.Lock()
+	s.refused = append(s.refused, err.Error()) // before answering, so the summary is never behind
+	s.mu.Unlock()
+	io.WriteString(conn, "error "+oneLine(errors.Unwrap(err).Error())+"\n")
+	return nil, err
 }
 
 // finish ends a stream: end-of-stream marker, then the trailer saying whether it is complete.
