@@ -252,7 +252,7 @@ func (s *Sink) Summary() map[string]any {
 		"batches":         batches,
 		"write_blocked_s": blocked.Seconds(),
 		"ranks":           ranks,
-		"refused":         append([]string(nil), s.refused...),
+		"refused":         append([]string{}, s.refused...),
 	}
 }
 
