@@ -211,7 +211,10 @@ def main(argv=None):
                 batch = next(it)
             except StopIteration:
                 break
-            wait_s += time.perf_counter() - t0
+            if step == 0:  # the first batch waits for the producer to start: not counted
+                t_start = time.perf_counter()
+            else:
+                wait_s += time.perf_counter() - t0
             batch = torch_io.to_device(batch, device)
             if lr_scale is None:  # linear scaling from the reference's batch of 256
                 lr_scale = batch["q"].shape[0] * world / 256
