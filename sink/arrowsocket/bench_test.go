@@ -51,7 +51,7 @@ func BenchmarkSocket(b *testing.B) {
 			if tc.network == "unix" {
 				addr = "unix://" + filepath.Join(b.TempDir(), "bench.sock")
 			}
-			s, err := Listen(Config{Address: addr, World: 1})
+			s, err := New(Config{Path: addr, World: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -115,7 +115,10 @@ func ipcBytes(b *testing.B, rec arrow.RecordBatch) int64 {
 
 type countingWriter int64
 
-func (c *countingWriter) Write(p []byte) (int, error) { *c += countingWriter(len(p)); return len(p), nil }
+func (c *countingWriter) Write(p []byte) (int, error) {
+	*c += countingWriter(len(p))
+	return len(p), nil
+}
 
 // cpuTime is the user plus system CPU time of this process so far.
 func cpuTime() time.Duration {

@@ -44,9 +44,9 @@ func TestServeSynthetic(t *testing.T) {
 	}
 	var s server
 	if strings.HasPrefix(addr, "grpc://") {
-		s, err = flight.Listen(flight.Config{Address: addr, World: world, CloseTimeout: 5 * time.Minute})
+		s, err = flight.New(flight.Config{Path: addr, World: world, CloseTimeout: 5 * time.Minute})
 	} else {
-		s, err = Listen(Config{Address: addr, World: world, CloseTimeout: 5 * time.Minute})
+		s, err = New(Config{Path: addr, World: world, CloseTimeout: 5 * time.Minute})
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -37,20 +37,20 @@ const (
 	abortGrace = 2 * time.Second
 )
 
-// Config configures a socket sink.
+// Config is the sink: block for kind: arrowsocket.
 type Config struct {
-	// Address is "unix:///path/to.sock" or "tcp://host:port" (port 0 picks a free one).
-	Address string
+	// Path is "unix:///path/to.sock" or "tcp://host:port" (port 0 picks a free one).
+	Path string `yaml:"path"`
 	// World is the number of consumers (ranks); 0 takes it from the first handshake.
-	World int
+	World int `yaml:"world_size"`
 	// QueueBytes bounds each rank's queue, the batch being sent included.
-	QueueBytes int64
+	QueueBytes int64 `yaml:"queue_bytes"`
 	// CloseTimeout bounds how long Close waits for the consumers to take what is queued.
-	CloseTimeout time.Duration
+	CloseTimeout time.Duration `yaml:"close_timeout"`
 	// HandshakeTimeout bounds how long a new connection may take to say which rank it is.
-	HandshakeTimeout time.Duration
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// Allocator is used by the IPC writers (they allocate little: metadata only).
-	Allocator memory.Allocator
+	Allocator memory.Allocator `yaml:"-"`
 }
 
 // Sink serves batches to socket consumers. It implements sink.Sink.
@@ -76,8 +76,8 @@ type Sink struct {
 
 var _ sink.Sink = (*Sink)(nil)
 
-// Listen opens the socket and starts accepting consumers.
-func Listen(cfg Config) (*Sink, error) {
+// New opens the socket at cfg.Path and starts accepting consumers.
+func New(cfg Config) (*Sink, error) {
 	if cfg.QueueBytes == 0 {
 		cfg.QueueBytes = DefaultQueueBytes
 	}
@@ -92,20 +92,20 @@ func Listen(cfg Config) (*Sink, error) {
 	}
 	d, err := rankqueue.New(rankqueue.Config{World: cfg.World, QueueBytes: cfg.QueueBytes})
 	if err != nil {
-		return nil, fmt.Errorf("arrowsocket %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("arrowsocket %s: %w", cfg.Path, err)
 	}
-	network, where, err := ParseAddress(cfg.Address)
+	network, where, err := ParseAddress(cfg.Path)
 	if err != nil {
 		return nil, err
 	}
 	if network == "unix" {
 		if err := removeStaleSocket(where); err != nil {
-			return nil, fmt.Errorf("arrowsocket %s: %w", cfg.Address, err)
+			return nil, fmt.Errorf("arrowsocket %s: %w", cfg.Path, err)
 		}
 	}
 	ln, err := net.Listen(network, where)
 	if err != nil {
-		return nil, fmt.Errorf("arrowsocket: listen on %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("arrowsocket: listen on %s: %w", cfg.Path, err)
 	}
 	s := &Sink{
 		cfg:        cfg,

@@ -33,7 +33,7 @@ func listen(t *testing.T, cfg Config) (*Sink, *memory.CheckedAllocator) {
 	t.Helper()
 	leaks := batchtest.LeakCheck(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	s, err := Listen(cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func readAll(ctx context.Context, addr string, rank, world int, shape batchtest.
 func TestRoundTrip(t *testing.T) {
 	for name, addr := range addresses(t) {
 		t.Run(name, func(t *testing.T) {
-			s, mem := listen(t, Config{Address: addr, World: 1})
+			s, mem := listen(t, Config{Path: addr, World: 1})
 			ctx := context.Background()
 			var got []int
 			var readErr error
@@ -99,7 +99,7 @@ func TestRoundTrip(t *testing.T) {
 func TestRanksAreDisjointAndComplete(t *testing.T) {
 	for _, configured := range []int{3, 0} {
 		t.Run(fmt.Sprintf("configured_world=%d", configured), func(t *testing.T) {
-			s, mem := listen(t, Config{Address: "tcp://127.0.0.1:0", World: configured})
+			s, mem := listen(t, Config{Path: "tcp://127.0.0.1:0", World: configured})
 			const world, batches = 3, 11
 			ctx := context.Background()
 			got := make([][]int, world)
@@ -141,7 +141,7 @@ func TestRanksAreDisjointAndComplete(t *testing.T) {
 // producer's live records within the queue bound, and gets everything.
 func TestSlowConsumerBoundsProducerMemory(t *testing.T) {
 	const perQueue = 3
-	s, mem := listen(t, Config{Address: "unix://" + filepath.Join(t.TempDir(), "p.sock"), World: 1,
+	s, mem := listen(t, Config{Path: "unix://" + filepath.Join(t.TempDir(), "p.sock"), World: 1,
 		QueueBytes: perQueue * recordBytesOf(t)})
 	ctx := context.Background()
 
@@ -208,7 +208,7 @@ func recordBytesOf(t *testing.T) int64 {
 // A consumer that leaves mid-stream fails the run: Write returns an error naming the rank,
 // and nothing queued leaks.
 func TestConsumerDisconnectFailsTheRun(t *testing.T) {
-	s, mem := listen(t, Config{Address: "unix://" + filepath.Join(t.TempDir(), "p.sock"), World: 1,
+	s, mem := listen(t, Config{Path: "unix://" + filepath.Join(t.TempDir(), "p.sock"), World: 1,
 		QueueBytes: 2 * recordBytesOf(t)})
 	ctx := context.Background()
 	r, err := Dial(ctx, s.Address(), 0, 1)
@@ -242,7 +242,7 @@ func TestConsumerDisconnectFailsTheRun(t *testing.T) {
 
 // After Fail, consumers see the stream end with an error, not a clean end.
 func TestFailedRunEndsStreamsWithError(t *testing.T) {
-	s, mem := listen(t, Config{Address: "tcp://127.0.0.1:0", World: 2})
+	s, mem := listen(t, Config{Path: "tcp://127.0.0.1:0", World: 2})
 	ctx := context.Background()
 	errs := make(chan error, 2)
 	for rank := 0; rank < 2; rank++ {
@@ -273,7 +273,7 @@ func TestFailedRunEndsStreamsWithError(t *testing.T) {
 
 // A cancelled Write aborts too: its record is released and Close ends streams with an error.
 func TestCancelledWrite(t *testing.T) {
-	s, mem := listen(t, Config{Address: "tcp://127.0.0.1:0", World: 1, QueueBytes: 1})
+	s, mem := listen(t, Config{Path: "tcp://127.0.0.1:0", World: 1, QueueBytes: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := s.Write(ctx, batchtest.Batch(mem, small, 0)); err != nil {
 		t.Fatal(err)
@@ -287,7 +287,7 @@ func TestCancelledWrite(t *testing.T) {
 
 // Close gives up on a rank nobody reads after CloseTimeout, says so, and releases its batches.
 func TestCloseTimesOutWithoutConsumer(t *testing.T) {
-	s, mem := listen(t, Config{Address: "tcp://127.0.0.1:0", World: 2, CloseTimeout: 100 * time.Millisecond})
+	s, mem := listen(t, Config{Path: "tcp://127.0.0.1:0", World: 2, CloseTimeout: 100 * time.Millisecond})
 	ctx := context.Background()
 	r, err := Dial(ctx, s.Address(), 0, 2)
 	if err != nil {
@@ -315,7 +315,7 @@ func TestCloseTimesOutWithoutConsumer(t *testing.T) {
 }
 
 func TestEmptyStream(t *testing.T) {
-	s, _ := listen(t, Config{Address: "tcp://127.0.0.1:0", World: 1})
+	s, _ := listen(t, Config{Path: "tcp://127.0.0.1:0", World: 1})
 	errs := make(chan error, 1)
 	r, err := Dial(context.Background(), s.Address(), 0, 1)
 	if err != nil {
@@ -332,7 +332,7 @@ func TestEmptyStream(t *testing.T) {
 }
 
 func TestHandshakeRefusals(t *testing.T) {
-	s, _ := listen(t, Config{Address: "tcp://127.0.0.1:0", World: 2, HandshakeTimeout: time.Second})
+	s, _ := listen(t, Config{Path: "tcp://127.0.0.1:0", World: 2, HandshakeTimeout: time.Second})
 	ctx := context.Background()
 	first, err := Dial(ctx, s.Address(), 0, 2)
 	if err != nil {

@@ -18,7 +18,7 @@ func BenchmarkFlight(b *testing.B) {
 	rec := batchtest.Batch(memory.DefaultAllocator, moco, 0)
 	defer rec.Release()
 	b.SetBytes(int64(moco.Rows * moco.ViewBytes() * 2))
-	s, err := Listen(Config{Address: "127.0.0.1:0", World: 1})
+	s, err := New(Config{Path: "127.0.0.1:0", World: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -41,18 +41,18 @@ const (
 	abortGrace = 2 * time.Second
 )
 
-// Config configures a Flight sink.
+// Config is the sink: block for kind: flight.
 type Config struct {
-	// Address is "host:port" or "grpc://host:port" (port 0 picks a free one).
-	Address string
+	// Path is "grpc://host:port" or "host:port" (port 0 picks a free one).
+	Path string `yaml:"path"`
 	// World is the number of ranks; 0 takes it from the first ticket.
-	World int
+	World int `yaml:"world_size"`
 	// QueueBytes bounds each rank's queue, the batch being sent included.
-	QueueBytes int64
+	QueueBytes int64 `yaml:"queue_bytes"`
 	// CloseTimeout bounds how long Close waits for the ranks to take what is queued.
-	CloseTimeout time.Duration
+	CloseTimeout time.Duration `yaml:"close_timeout"`
 	// Allocator is used by the IPC writers (metadata only).
-	Allocator memory.Allocator
+	Allocator memory.Allocator `yaml:"-"`
 }
 
 // Sink serves batches to Flight clients. It implements sink.Sink.
@@ -73,8 +73,8 @@ type Sink struct {
 
 var _ sink.Sink = (*Sink)(nil)
 
-// Listen starts the Flight server.
-func Listen(cfg Config) (*Sink, error) {
+// New starts the Flight server on cfg.Path.
+func New(cfg Config) (*Sink, error) {
 	if cfg.QueueBytes == 0 {
 		cfg.QueueBytes = DefaultQueueBytes
 	}
@@ -86,11 +86,11 @@ func Listen(cfg Config) (*Sink, error) {
 	}
 	d, err := rankqueue.New(rankqueue.Config{World: cfg.World, QueueBytes: cfg.QueueBytes})
 	if err != nil {
-		return nil, fmt.Errorf("flight %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("flight %s: %w", cfg.Path, err)
 	}
-	ln, err := net.Listen("tcp", hostPort(cfg.Address))
+	ln, err := net.Listen("tcp", hostPort(cfg.Path))
 	if err != nil {
-		return nil, fmt.Errorf("flight: listen on %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("flight: listen on %s: %w", cfg.Path, err)
 	}
 	s := &Sink{cfg: cfg, d: d, ln: ln, serveDone: make(chan struct{})}
 	// The server's default send limit (2 GiB) already fits a batch; the client's receive

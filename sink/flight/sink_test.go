@@ -24,10 +24,10 @@ func listen(t *testing.T, cfg Config) (*Sink, *memory.CheckedAllocator) {
 	t.Helper()
 	leaks := batchtest.LeakCheck(t)
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	if cfg.Address == "" {
-		cfg.Address = "127.0.0.1:0"
+	if cfg.Path == "" {
+		cfg.Path = "127.0.0.1:0"
 	}
-	s, err := Listen(cfg)
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
