@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/goccy/go-yaml"
 
 	"pipeline/sink/arrowsocket/batchtest"
 	"pipeline/sink/arrowsocket/rankqueue"
@@ -374,5 +375,18 @@ func TestParseAddress(t *testing.T) {
 	}
 	if n, w, err := ParseAddress("unix:///tmp/p.sock"); err != nil || n != "unix" || w != "/tmp/p.sock" {
 		t.Errorf("unix:///tmp/p.sock -> %q %q %v", n, w, err)
+	}
+}
+
+// The sink: block of a pipeline config decodes into Config.
+func TestConfigFromYAML(t *testing.T) {
+	src := "path: unix:///tmp/p.sock\nworld_size: 2\nqueue_bytes: 167772160\nclose_timeout: 30s\n"
+	var cfg Config
+	if err := yaml.UnmarshalWithOptions([]byte(src), &cfg, yaml.Strict()); err != nil {
+		t.Fatal(err)
+	}
+	want := Config{Path: "unix:///tmp/p.sock", World: 2, QueueBytes: 160 << 20, CloseTimeout: 30 * time.Second}
+	if cfg != want {
+		t.Fatalf("decoded %+v, want %+v", cfg, want)
 	}
 }
