@@ -62,7 +62,11 @@ def _flight_batches(addr, rank, world, timeout):
             n += 1
             yield chunk.data
             chunk = _read_chunk(reader)
-    except flight.FlightError as e:
+    except flight.FlightError as e:  # ABORTED (a failed run), UNAVAILABLE (producer gone), ...
+        raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
+    except pa.ArrowInvalid as e:  # the producer's FAILED_PRECONDITION: it refused the ticket
+        if n == 0:
+            raise protocol.HandshakeRefused(f"{addr}: rank {rank} of {world}: {e}") from e
         raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
     finally:
         client.close()

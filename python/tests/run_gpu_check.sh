@@ -6,12 +6,12 @@
 #   The command must serve sink/arrowsocket/batchtest batches at $BATCHTEST_SERVE (it is run by
 #   the shell, with BATCHTEST_* in its environment). The arrowsocket test binary does, built
 #   where Go is and carried over (bin/ is git-ignored):
-#     go test -c -o bin/arrowsocket.test ./sink/arrowsocket
+#     CGO_ENABLED=0 go test -c -o bin/arrowsocket.test ./sink/arrowsocket
 #     python/tests/run_gpu_check.sh "bin/arrowsocket.test -test.run '^TestServeSynthetic\$' -test.v"
 # A log goes to $OUT/gpu_check.log when OUT is set. About 2 minutes on an H100.
 set -uo pipefail
 if [ $# -ne 1 ]; then
-  sed -n '2,12p' "$0"
+  sed -n '2,11p' "$0"
   exit 2
 fi
 export PIPELINE_PRODUCER="$1"

@@ -2,7 +2,7 @@
 socket, TCP and Flight. Needs pyarrow and PIPELINE_PRODUCER, a shell command that serves
 sink/arrowsocket/batchtest batches at $BATCHTEST_SERVE, e.g. the arrowsocket test binary:
 
-    go test -c -o bin/arrowsocket.test ./sink/arrowsocket
+    CGO_ENABLED=0 go test -c -o bin/arrowsocket.test ./sink/arrowsocket
     PIPELINE_PRODUCER="bin/arrowsocket.test -test.run '^TestServeSynthetic$'" \\
         python3 -m unittest discover -s python/tests
 """
@@ -72,6 +72,33 @@ class EndToEndTest(unittest.TestCase):
     @require("pyarrow.flight")
     def test_flight_two_ranks(self):
         self.run_ranks(f"grpc://127.0.0.1:{free_port()}", 2)
+
+
+@unittest.skipUnless(PRODUCER, "set PIPELINE_PRODUCER to a command serving batchtest batches at $BATCHTEST_SERVE")
+class ProtocolAgainstGoTest(unittest.TestCase):
+    """The handshake, refusals and the trailer against the Go producer, without pyarrow: the
+    Arrow stream in between is only checked to end with the end-of-stream marker."""
+
+    def test_stream_framing_and_refusal(self):
+        from pipeline_client import HandshakeRefused, protocol
+        from pipeline_client.producer import Producer
+
+        with tempfile.TemporaryDirectory() as d:
+            address = protocol.parse_address(f"unix://{d}/p.sock")
+            env = {"BATCHTEST_SERVE": str(address), "BATCHTEST_BATCHES": "5", "BATCHTEST_SHAPE": "2x4x4",
+                   "BATCHTEST_WORLD": "2"}
+            with Producer(PRODUCER, env=env, exit_timeout=60):
+                with self.assertRaisesRegex(HandshakeRefused, "world size 3 does not match the producer's 2"):
+                    protocol.connect(address, 0, 3, timeout=30)
+                streams = []
+                for rank in (0, 1):
+                    sock, f = protocol.connect(address, rank, 2, timeout=30)
+                    streams.append((sock, f))
+                for rank, (sock, f) in enumerate(streams):
+                    with sock, f:
+                        data = f.read()
+                    want = b"\xff\xff\xff\xff\x00\x00\x00\x00end ok batches=%d\n" % (3 if rank == 0 else 2)
+                    self.assertTrue(data.endswith(want), f"rank {rank} stream ends with {data[-40:]!r}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import (
 // TestServeSynthetic is a producer for the Python client's checks, not a unit test: it is
 // skipped unless BATCHTEST_SERVE names an address. Build it once and run it anywhere:
 //
-//	go test -c -o bin/arrowsocket.test ./sink/arrowsocket
+//	CGO_ENABLED=0 go test -c -o bin/arrowsocket.test ./sink/arrowsocket
 //	BATCHTEST_SERVE=unix:///tmp/p.sock BATCHTEST_BATCHES=40 BATCHTEST_SHAPE=256x224x224 \
 //	  BATCHTEST_WORLD=1 bin/arrowsocket.test -test.run '^TestServeSynthetic$' -test.v
 //
