@@ -29,6 +29,7 @@ def free_port():
 @require("numpy", "pyarrow")
 class EndToEndTest(unittest.TestCase):
     def run_ranks(self, address, world):
+        from pipeline_client import HandshakeRefused
         from pipeline_client.arrays import batch_arrays
         from pipeline_client.producer import Producer
         from pipeline_client.stream import open_batches
@@ -52,6 +53,8 @@ class EndToEndTest(unittest.TestCase):
         env = {"BATCHTEST_SERVE": address, "BATCHTEST_BATCHES": str(BATCHES),
                "BATCHTEST_SHAPE": f"{ROWS}x{SIDE}x{SIDE}", "BATCHTEST_WORLD": str(world)}
         with Producer(PRODUCER, env=env, exit_timeout=60):
+            with self.assertRaisesRegex(HandshakeRefused, f"world size {world + 1} does not match"):
+                next(open_batches(address, 0, world + 1, timeout=30))
             threads = [threading.Thread(target=read, args=(r,)) for r in range(world)]
             for t in threads:
                 t.start()
