@@ -100,4 +100,6 @@ def prefetched(make: Callable[[], Iterator], depth: int) -> Iterator:
             yield item
     finally:
         stop.set()
-        thread.join()
+        # The thread notices once its read returns: at the next batch, or when the producer
+        # ends or is stopped. Do not hang shutdown on a producer that stalls instead.
+        thread.join(timeout=30)
