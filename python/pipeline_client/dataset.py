@@ -1,0 +1,105 @@
+"""A torch IterableDataset over one rank's share of the pipeline's stream."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from typing import Callable, Iterator
+
+import torch
+
+from . import torch_io
+
+
+def default_rank_world() -> tuple[int, int]:
+    """This process's rank and world size: from torch.distributed when it is initialised, else
+    from torchrun's RANK / WORLD_SIZE, else 0 of 1."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class PipelineDataset(torch.utils.data.IterableDataset):
+    """Yields one dict per batch: a uint8 tensor [rows, (views,) H, W, 3] per view group (e.g.
+    "q", "k"), "label" and "index" (int64). The tensors are pinned when CUDA is available, so
+    `torch_io.to_device(batch, "cuda")` copies them asynchronously; then `torch_io.normalize`.
+
+    A background thread reads, converts and pins up to `prefetch` batches ahead: a bounded
+    queue, so a slow trainer still slows the producer. Iterate it directly, or through
+    DataLoader(ds, batch_size=None, num_workers=0): the batches are already made, and worker
+    processes would each claim the same rank.
+    """
+
+    def __init__(self, address: str, rank: int | None = None, world_size: int | None = None,
+                 pin_memory: bool | None = None, prefetch: int = 2,
+                 shapes: dict[str, tuple[int, ...]] | None = None, timeout: float = 60.0):
+        super().__init__()
+        r, w = default_rank_world()
+        self.address = address
+        self.rank = r if rank is None else rank
+        self.world_size = w if world_size is None else world_size
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.prefetch = prefetch
+        self.shapes = shapes
+        self.timeout = timeout
+
+    def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
+        from . import arrays, stream  # pyarrow is needed from here on
+
+        for batch in stream.open_batches(self.address, self.rank, self.world_size, self.timeout):
+            yield torch_io.host_tensors(arrays.batch_arrays(batch, self.shapes), self.pin_memory)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        info = torch.utils.data.get_worker_info()
+        if info is not None and info.num_workers > 1:
+            raise RuntimeError("PipelineDataset: use num_workers=0; each worker would claim the same rank")
+        return prefetched(self._batches, self.prefetch)
+
+
+def prefetched(make: Callable[[], Iterator], depth: int) -> Iterator:
+    """Runs the iterator make() on a thread, at most depth items ahead of the caller. Errors
+    reach the caller; leaving early stops the thread, which closes the iterator."""
+    q: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def run():
+        it = make()
+        try:
+            for item in it:
+                if not put(item):
+                    break
+            else:
+                put(done)
+        except BaseException as e:  # handed to the caller, which re-raises it
+            put(e)
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=run, name="pipeline-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # The thread notices once its read returns: at the next batch, or when the producer
+        # ends or is stopped. Do not hang shutdown on a producer that stalls instead.
+        thread.join(timeout=30)

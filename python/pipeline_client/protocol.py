@@ -1,0 +1,119 @@
+"""The socket sink's wire protocol (docs/transport.md), in pure Python: no pyarrow needed.
+
+    consumer -> producer   b"PIPELINE/1 rank=R world=W\\n"
+    producer -> consumer   b"ok\\n"  or  b"error MESSAGE\\n" and close
+    producer -> consumer   an Arrow IPC stream: schema, this rank's batches, end-of-stream
+    producer -> consumer   b"end ok batches=N\\n"  or  b"end error MESSAGE\\n"
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from dataclasses import dataclass
+
+PROTOCOL = "PIPELINE/1"
+MAX_LINE = 512
+
+
+class HandshakeRefused(ConnectionError):
+    """The producer refused this rank (wrong world size, rank taken, ...)."""
+
+
+class StreamAborted(RuntimeError):
+    """The stream did not end cleanly: the producer failed, or the connection was lost."""
+
+
+@dataclass(frozen=True)
+class Address:
+    scheme: str  # "unix", "tcp" or "grpc"
+    path: str = ""  # unix
+    host: str = ""  # tcp, grpc
+    port: int = 0
+
+    def __str__(self) -> str:
+        if self.scheme == "unix":
+            return f"unix://{self.path}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+def parse_address(text: str) -> Address:
+    """Reads unix:///path/to.sock, tcp://host:port or grpc://host:port."""
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme == "unix" and rest:
+        return Address("unix", path=rest)
+    if sep and scheme in ("tcp", "grpc", "grpc+tcp"):
+        m = re.fullmatch(r"\[?([^\]]*)\]?:(\d+)", rest)
+        if m:
+            return Address("grpc" if scheme.startswith("grpc") else "tcp", host=m.group(1), port=int(m.group(2)))
+    raise ValueError(f"address {text!r}: want unix:///path/to.sock, tcp://host:port or grpc://host:port")
+
+
+def hello(rank: int, world: int) -> bytes:
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"rank {rank} of world size {world}: want 0 <= rank < world")
+    return f"{PROTOCOL} rank={rank} world={world}\n".encode()
+
+
+def read_line(f) -> str:
+    """One protocol line from a binary file object, without the newline."""
+    line = f.readline(MAX_LINE + 1)
+    if not line.endswith(b"\n"):
+        if not line:
+            raise EOFError("connection closed")
+        raise ValueError(f"protocol line too long or cut: {line[:80]!r}")
+    return line[:-1].decode("utf-8", "replace")
+
+
+def check_answer(line: str) -> None:
+    if line == "ok":
+        return
+    raise HandshakeRefused(line.removeprefix("error ").strip() or line)
+
+
+def check_trailer(f, batches_read: int) -> None:
+    """Reads the trailer after the end-of-stream marker; raises StreamAborted unless it says
+    the stream is complete and the batch count matches."""
+    try:
+        line = read_line(f)
+    except (EOFError, ValueError, OSError) as e:
+        raise StreamAborted(f"no trailer after {batches_read} batches ({e}): producer gone or run failed") from e
+    if line.startswith("end error "):
+        raise StreamAborted(f"producer failed after {batches_read} batches: {line[len('end error '):]}")
+    m = re.fullmatch(r"end ok batches=(\d+)", line)
+    if not m:
+        raise StreamAborted(f"bad trailer {line!r}")
+    if int(m.group(1)) != batches_read:
+        raise StreamAborted(f"producer sent {m.group(1)} batches, {batches_read} arrived")
+
+
+def connect(address: Address, rank: int, world: int, timeout: float = 60.0):
+    """Connects and handshakes; returns (socket, buffered binary file) positioned at the
+    Arrow stream. Retries while the producer is not listening yet, up to timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if address.scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target = address.path
+        elif address.scheme == "tcp":
+            sock = socket.socket(socket.AF_INET6 if ":" in address.host else socket.AF_INET, socket.SOCK_STREAM)
+            target = (address.host, address.port)
+        else:
+            raise ValueError(f"{address}: not a socket address")
+        try:
+            sock.connect(target)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    try:
+        sock.sendall(hello(rank, world))
+        f = sock.makefile("rb", buffering=1 << 16)
+        check_answer(read_line(f))
+    except BaseException:
+        sock.close()
+        raise
+    return sock, f

@@ -1,0 +1,91 @@
+"""One rank's record batches from a socket sink or a Flight sink, as pyarrow RecordBatches."""
+
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pyarrow as pa
+
+from . import protocol
+from .protocol import StreamAborted
+
+
+def open_batches(address: str, rank: int = 0, world: int = 1, timeout: float = 60.0) -> Iterator[pa.RecordBatch]:
+    """Yields rank's batches in order: batch i of the stream for every i with i % world == rank.
+
+    address is unix:///path, tcp://host:port (socket sink) or grpc://host:port (Flight sink).
+    Connecting is retried for up to timeout seconds, so the producer may start later. The
+    generator raises StreamAborted if the stream does not end cleanly; leaving it early (break,
+    close) disconnects, which the producer treats as a lost consumer and fails its run.
+    Batches read from a socket are zero-copy views of the bytes read from it.
+    """
+    addr = protocol.parse_address(address)
+    if addr.scheme == "grpc":
+        return _flight_batches(addr, rank, world, timeout)
+    return _socket_batches(addr, rank, world, timeout)
+
+
+def _socket_batches(addr, rank, world, timeout):
+    sock, f = protocol.connect(addr, rank, world, timeout)
+    try:
+        try:
+            reader = pa.ipc.open_stream(f)
+        except (pa.ArrowException, OSError) as e:
+            raise StreamAborted(f"{addr}: rank {rank}: no stream: {e}") from e
+        n = 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as e:
+                raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
+            n += 1
+            yield batch
+        protocol.check_trailer(f, n)
+    finally:
+        f.close()
+        sock.close()
+
+
+def _flight_batches(addr, rank, world, timeout):
+    import pyarrow.flight as flight  # only Flight users need it
+
+    ticket = flight.Ticket(f"rank={rank}/world={world}".encode())
+    # pyarrow's Flight client accepts messages of any size: no limit to raise, unlike Go's.
+    client = flight.connect(f"grpc://{addr.host}:{addr.port}")
+    n = 0
+    try:
+        reader, chunk = _first_chunk(flight, client, ticket, time.monotonic() + timeout)
+        while chunk is not None:
+            n += 1
+            yield chunk.data
+            chunk = _read_chunk(reader)
+    except flight.FlightError as e:  # ABORTED (a failed run), UNAVAILABLE (producer gone), ...
+        raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
+    except pa.ArrowInvalid as e:  # the producer's FAILED_PRECONDITION: it refused the ticket
+        if n == 0:
+            raise protocol.HandshakeRefused(f"{addr}: rank {rank} of {world}: {e}") from e
+        raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
+    finally:
+        client.close()
+
+
+def _first_chunk(flight, client, ticket, deadline):
+    while True:
+        try:
+            reader = client.do_get(ticket)
+            return reader, _read_chunk(reader)
+        except flight.FlightUnavailableError:
+            # Not listening yet: nothing was claimed, so trying again is safe.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _read_chunk(reader):
+    try:
+        return reader.read_chunk()
+    except StopIteration:
+        return None

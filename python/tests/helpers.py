@@ -1,0 +1,31 @@
+"""Shared by the tests: optional imports with a clear skip reason, and batchtest's pixel formula."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def require(*modules):
+    """Skips the test class unless every module imports."""
+    missing = []
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError:
+            missing.append(m)
+    if missing:
+        return unittest.skip(f"needs {', '.join(missing)} (not installed for {sys.executable}); "
+                             "run on a machine that has them, e.g. python/tests/run_gpu_check.sh")
+    return lambda cls: cls
+
+
+def expected_view(index: int, view: int, nbytes: int):
+    """Byte j of view column `view` of sample `index`, as sink/arrowsocket/batchtest writes it."""
+    import numpy as np
+
+    return ((7 * index + 13 * view + np.arange(nbytes, dtype=np.int64)) % 251).astype(np.uint8)

@@ -1,0 +1,60 @@
+"""The MoCo v2 example's pieces, on the CPU with random views; needs torch and torchvision."""
+
+import importlib.util
+import os
+import unittest
+
+from helpers import require
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples", "train_moco.py")
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("train_moco", EXAMPLE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@require("torch", "torchvision")
+class TrainMocoTest(unittest.TestCase):
+    def test_split_batch_norm_uses_per_group_statistics(self):
+        import torch
+
+        moco = load_example()
+        x = torch.randn(8, 3, 4, 4) * torch.arange(1, 9).view(8, 1, 1, 1)
+        bn = moco.SplitBatchNorm(3, num_splits=2).train()
+        got = bn(x)
+        for group in (0, 1):  # sample n is in group n mod 2
+            part = x[group::2]
+            want = torch.nn.functional.batch_norm(part, None, None, training=True)
+            self.assertLess((got[group::2] - want).abs().max().item(), 1e-4)
+
+    def test_positive_logit_and_enqueued_keys(self):
+        import math
+        import torch
+
+        moco = load_example()
+        torch.manual_seed(0)
+        model = moco.MoCo("resnet18", dim=16, K=64, m=0.99, T=0.2, mlp=True, bn_splits=1)
+        before = model.queue.clone()
+        q = torch.randn(16, 3, 32, 32)
+        loss, logits = model(q, q.clone())
+        self.assertEqual(tuple(logits.shape), (16, 65))
+        # Same images, encoders equal at the start, whole-batch BN: the key shuffle must be
+        # undone exactly, so each query's positive is itself (cosine 1, logit 1/T).
+        self.assertGreater(logits[:, 0].min().item(), 0.999 / 0.2)
+        self.assertTrue(math.isfinite(loss.item()))
+        self.assertEqual(int(model.queue_ptr), 16)
+        self.assertTrue(torch.equal(model.queue[:, 16:], before[:, 16:]))
+        norms = model.queue[:, :16].norm(dim=0)
+        self.assertLess((norms - 1).abs().max().item(), 1e-5)
+
+    def test_synthetic_run(self):
+        moco = load_example()
+        moco.main(["--synthetic", "--steps", "2", "--arch", "resnet18", "--K", "64",
+                   "--synthetic-batch", "16", "--synthetic-size", "32", "--log-every", "1"])
+
+
+if __name__ == "__main__":
+    unittest.main()
