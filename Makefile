@@ -2,7 +2,7 @@
 #   make example   builds pipeline and runs examples/train.yaml on the bundled shards
 #   make test      vet, unit tests, and the race detector on the runtime packages
 GO ?= go
-RACE_PKGS = ./pipeline/... ./stages/... ./sink/null/... ./sink/arrowfile/...
+RACE_PKGS = ./pipeline/... ./stages/... ./sink/null/... ./sink/arrowfile/... ./sink/arrowsocket/... ./sink/flight/...
 
 .PHONY: deps build example test bench
 

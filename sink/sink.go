@@ -17,3 +17,9 @@ type Sink interface {
 	// Summary returns sink-specific figures for the end-of-run summary (JSON-encodable).
 	Summary() map[string]any
 }
+
+// Failer is a sink that can tell its consumers a run failed, so that they see an error rather
+// than a clean end of stream. The runtime calls Fail before Close when the run ends in error.
+type Failer interface {
+	Fail(err error)
+}

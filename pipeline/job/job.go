@@ -310,6 +310,9 @@ wait:
 		}
 	}
 	elapsed := time.Since(start)
+	if f, ok := snk.(sink.Failer); ok && runErr != nil {
+		f.Fail(runErr)
+	}
 	closeErr := snk.Close()
 	if lim, ok := limited.(*limitSource); ok && lim.left == 0 && stopped == "" {
 		stopped = "limit"

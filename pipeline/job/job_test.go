@@ -24,6 +24,7 @@ import (
 
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
+	"pipeline/sink/arrowsocket"
 	"pipeline/stages/batch/schema"
 	"pipeline/stages/source"
 )
@@ -334,5 +335,59 @@ memory_budget: 64MiB
 	var se *pipeline.SampleError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "s-0.tar") {
 		t.Fatalf("want a sample error naming the shard, got %v", err)
+	}
+}
+
+// The example through the socket sink to two Go consumers (ranks): together they get every
+// emitted row, each a disjoint part.
+func TestSocketSinkServesTwoRanks(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "p.sock")
+	j := build(t, exampleYAML(t)+fmt.Sprintf("sink:\n  kind: arrow-socket\n  path: unix://%s\n  world_size: 2\n", sock))
+	type result struct {
+		rows int64
+		err  error
+	}
+	got := make(chan result, 2)
+	for rank := 0; rank < 2; rank++ {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var rd *arrowsocket.Reader
+			var err error
+			for i := 0; i < 200; i++ { // the sink listens once the run starts
+				if rd, err = arrowsocket.Dial(ctx, "unix://"+sock, rank, 2); err == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err != nil {
+				got <- result{err: err}
+				return
+			}
+			defer rd.Close()
+			var n int64
+			for rd.Next() {
+				n += rd.RecordBatch().NumRows()
+			}
+			got <- result{rows: n, err: rd.Err()}
+		}()
+	}
+	sum, err := j.Run(context.Background(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for i := 0; i < 2; i++ {
+		r := <-got
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		if r.rows == 0 {
+			t.Fatal("a rank got nothing")
+		}
+		total += r.rows
+	}
+	if total != sum.Emitted {
+		t.Fatalf("consumers got %d rows, the run emitted %d", total, sum.Emitted)
 	}
 }

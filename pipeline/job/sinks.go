@@ -9,6 +9,8 @@ import (
 	"pipeline/pipeline/config"
 	"pipeline/sink"
 	"pipeline/sink/arrowfile"
+	"pipeline/sink/arrowsocket"
+	"pipeline/sink/flight"
 	"pipeline/sink/null"
 )
 
@@ -29,6 +31,20 @@ var sinkKinds = map[string]func(j *Job) (sink.Sink, error){
 			return nil, err
 		}
 		return arrowfile.New(c)
+	},
+	"arrow-socket": func(j *Job) (sink.Sink, error) {
+		c, err := decodeSink[arrowsocket.Config](j)
+		if err != nil {
+			return nil, err
+		}
+		return arrowsocket.New(c)
+	},
+	"flight": func(j *Job) (sink.Sink, error) {
+		c, err := decodeSink[flight.Config](j)
+		if err != nil {
+			return nil, err
+		}
+		return flight.New(c)
 	},
 }
 
