@@ -15,7 +15,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"pipeline/sink/arrowsocket/batchtest"
-	"pipeline/sink/arrowsocket/rankqueue"
+	"pipeline/stages/batch/schema"
 )
 
 var small = batchtest.Shape{Rows: 4, Height: 8, Width: 8}
@@ -203,7 +203,7 @@ func TestSlowConsumerBoundsProducerMemory(t *testing.T) {
 func recordBytesOf(t *testing.T) int64 {
 	rec := batchtest.Batch(memory.DefaultAllocator, small, 0)
 	defer rec.Release()
-	return rankqueue.RecordBytes(rec)
+	return schema.RecordBytes(rec)
 }
 
 // A consumer that leaves mid-stream fails the run: Write returns an error naming the rank,

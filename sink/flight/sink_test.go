@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"pipeline/sink/arrowsocket/batchtest"
-	"pipeline/sink/arrowsocket/rankqueue"
+	"pipeline/stages/batch/schema"
 )
 
 var small = batchtest.Shape{Rows: 4, Height: 8, Width: 8}
@@ -141,7 +141,7 @@ func TestWriteBlocksOnFullQueue(t *testing.T) {
 	one := func() int64 {
 		rec := batchtest.Batch(memory.DefaultAllocator, small, 0)
 		defer rec.Release()
-		return rankqueue.RecordBytes(rec)
+		return schema.RecordBytes(rec)
 	}()
 	s, mem := listen(t, Config{World: 1, QueueBytes: 2 * one})
 	ctx := context.Background()

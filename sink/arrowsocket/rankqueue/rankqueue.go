@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+
+	"pipeline/stages/batch/schema"
 )
 
 // ErrClosed is returned by Put after Close, and by Claim once the stream has ended.
@@ -100,7 +102,7 @@ func (d *Dispatcher) setWorldLocked(world int) {
 // Put queues rec for rank seq mod world, taking ownership of it: it is released by the
 // consumer once sent, or here if Put fails. Put blocks while that rank's queue is full.
 func (d *Dispatcher) Put(ctx context.Context, rec arrow.RecordBatch) error {
-	size := RecordBytes(rec)
+	size := schema.RecordBytes(rec)
 	t0 := time.Now()
 	defer func() {
 		d.mu.Lock()
@@ -405,26 +407,4 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
-}
-
-// RecordBytes is the size of the buffers rec holds, the figure queues are bounded by.
-func RecordBytes(rec arrow.RecordBatch) int64 {
-	var n int64
-	for _, col := range rec.Columns() {
-		n += dataBytes(col.Data())
-	}
-	return n
-}
-
-func dataBytes(d arrow.ArrayData) int64 {
-	var n int64
-	for _, b := range d.Buffers() {
-		if b != nil {
-			n += int64(b.Len())
-		}
-	}
-	for _, child := range d.Children() {
-		n += dataBytes(child)
-	}
-	return n
 }
