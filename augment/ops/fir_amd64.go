@@ -1,9 +1,16 @@
 package ops
 
-import "golang.org/x/sys/cpu"
+import (
+	"os"
 
-// useSIMD turns on the SSE4.1 kernels; tests switch it off to compare with the Go loops.
-var useSIMD = cpu.X86.HasSSE41
+	"golang.org/x/sys/cpu"
+)
+
+// useSIMD turns on the SSE4.1 kernels. PIPELINE_NOSIMD=1 in the environment turns them off
+// (the Go loops give the same bytes); tests switch them off to compare.
+var useSIMD = cpu.X86.HasSSE41 && os.Getenv("PIPELINE_NOSIMD") == ""
+
+func setSIMD(on bool) { useSIMD = on && cpu.X86.HasSSE41 }
 
 //go:noescape
 func firRowsSSE41(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)

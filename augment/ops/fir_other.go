@@ -4,6 +4,8 @@ package ops
 
 const useSIMD = false
 
+func setSIMD(bool) {}
+
 func firRowsSIMD(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) int { return 0 }
 
 func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {}
