@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"pipeline/augment/internal/testimg"
 	"pipeline/pipeline"

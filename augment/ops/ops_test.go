@@ -2,8 +2,8 @@ package ops
 
 import (
 	"math"
-	"os"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"pipeline/pipeline"
