@@ -8,13 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"pipeline/augment/internal/testimg"
+	"pipeline/augment/internal/imageio"
 	"pipeline/pipeline"
 )
 
 func photo(t testing.TB) pipeline.Image {
 	t.Helper()
-	im, err := testimg.Load(filepath.Join(parityDir(t), "case0021.in.png"))
+	im, err := imageio.Load(filepath.Join(parityDir(t), "case0021.in.png"))
 	if err != nil {
 		t.Fatal(err)
 	}
