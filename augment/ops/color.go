@@ -53,6 +53,11 @@ func Brightness(im pipeline.Image, f float64) {
 func MeanLuma(im pipeline.Image) int {
 	var sum uint64
 	pix := im.Pix[:im.Width*im.Height*3]
+	for useSIMD && len(pix) >= 16 {
+		s, done := lumaSumSIMD(pix)
+		sum += s
+		pix = pix[done:]
+	}
 	for i := 0; i+2 < len(pix); i += 3 {
 		p := pix[i : i+3 : i+3]
 		sum += uint64(Luma(p[0], p[1], p[2]))
@@ -83,24 +88,32 @@ func Saturation(im pipeline.Image, f float64, s *Scratch) {
 	}
 	pix := im.Pix[:im.Width*im.Height*3]
 	grey := grow(&s.img, len(pix))
-	for i := 0; i+2 < len(pix); i += 3 {
-		p := pix[i : i+3 : i+3]
+	greyPixels(grey, pix)
+	blendBytes(pix, grey, 0, float32(f))
+}
+
+// greyPixels writes the L of every pixel of src to all three channels of dst (which may be
+// src).
+func greyPixels(dst, src []uint8) {
+	done := 0
+	if useSIMD {
+		for done+16 <= len(src) {
+			done += lumaGreySIMD(dst[done:], src[done:])
+		}
+	}
+	for i := done; i+2 < len(src); i += 3 {
+		p := src[i : i+3 : i+3]
 		l := Luma(p[0], p[1], p[2])
-		g := grey[i : i+3 : i+3]
+		g := dst[i : i+3 : i+3]
 		g[0], g[1], g[2] = l, l, l
 	}
-	blendBytes(pix, grey, 0, float32(f))
 }
 
 // Grayscale replaces every pixel by its L in all three channels (RandomGrayscale with 3
 // output channels on a PIL image).
 func Grayscale(im pipeline.Image) {
 	pix := im.Pix[:im.Width*im.Height*3]
-	for i := 0; i+2 < len(pix); i += 3 {
-		p := pix[i : i+3 : i+3]
-		l := Luma(p[0], p[1], p[2])
-		p[0], p[1], p[2] = l, l, l
-	}
+	greyPixels(pix, pix)
 }
 
 // Solarize inverts every sample at or above threshold (PIL ImageOps.solarize; BYOL and DINO

@@ -6,8 +6,14 @@ const useSIMD = false
 
 func setSIMD(bool) {}
 
-func firRowsSIMD(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) int { return 0 }
+func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift uint) int {
+	return 0
+}
 
 func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {}
 
 func blendSIMD(pix, deg []uint8, d uint8, f float32) int { return 0 }
+
+func lumaSumSIMD(pix []uint8) (uint64, int) { return 0, 0 }
+
+func lumaGreySIMD(dst, src []uint8) int { return 0 }

@@ -280,18 +280,36 @@ func TestResizeSIMDMatchesGo(t *testing.T) {
 }
 
 func TestBlendSIMDMatchesGo(t *testing.T) {
-	src := noise(31, 7, 5)
+	for _, src := range []pipeline.Image{noise(31, 7, 5), noise(224, 224, 6), noise(5, 1, 7)} {
+		blendSIMDMatchesGo(t, src)
+	}
+	big := noise(224, 224, 8)
+	if got, want := MeanLuma(big), meanLumaGo(big); got != want {
+		t.Errorf("MeanLuma %d, Go loop %d", got, want)
+	}
+}
+
+func meanLumaGo(im pipeline.Image) int {
+	var sum uint64
+	for i := 0; i < len(im.Pix); i += 3 {
+		sum += uint64(Luma(im.Pix[i], im.Pix[i+1], im.Pix[i+2]))
+	}
+	return int(float64(sum)/float64(im.Width*im.Height) + 0.5)
+}
+
+func blendSIMDMatchesGo(t *testing.T, src pipeline.Image) {
 	for _, f := range []float64{0, 0.3, 0.6, 1, 1.37, 2} {
 		for name, op := range map[string]func(pipeline.Image){
 			"brightness": func(im pipeline.Image) { Brightness(im, f) },
 			"contrast":   func(im pipeline.Image) { Contrast(im, f) },
 			"saturation": func(im pipeline.Image) { Saturation(im, f, nil) },
+			"grayscale":  Grayscale,
 		} {
 			fast, slow := clone(src), clone(src)
 			op(fast)
 			withoutSIMD(t, func() { op(slow) })
 			if string(fast.Pix) != string(slow.Pix) {
-				t.Errorf("%s %v: SIMD and Go differ", name, f)
+				t.Errorf("%s %v on %dx%d: SIMD and Go differ", name, f, src.Width, src.Height)
 			}
 		}
 	}

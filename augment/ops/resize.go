@@ -277,13 +277,15 @@ func resampleVertical(dst []uint8, w3 int, src []uint8, sstride int, c *coeffs, 
 		resampleVerticalGo(dst, w3, src, sstride, c, shift, outH, s)
 		return
 	}
-	var rows [maxSIMDTaps][]uint8
+	f := &s.fir
+	f.bias, f.shift = half, resizeBits
 	for y := 0; y < outH; y++ {
 		first := int(c.pos[y]) - shift
 		for t := range taps {
-			rows[t] = src[(first+t)*sstride : (first+t)*sstride+w3]
+			f.rows[t] = src[(first+t)*sstride : (first+t)*sstride+w3]
 		}
-		firRows(dst[y*w3:(y+1)*w3], rows[:taps], c.wu[y*taps:(y+1)*taps], half, resizeBits)
+		f.setWeights(c.wu[y*taps : (y+1)*taps])
+		f.run(dst[y*w3 : (y+1)*w3])
 	}
 }
 
