@@ -37,7 +37,7 @@ func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {
 		return
 	}
 	_ = drow[n*3]
-	_ = srow[(int(c.pos[n-1])+c.taps)*3]
+	_ = srow[(c.maxPos()+c.taps)*3]
 	resampleHSSE41(&drow[0], n, &srow[0], &c.pos[0], &c.wb[0], c.taps)
 }
 

@@ -337,3 +337,39 @@ func TestBlendExhaustiveAgainstFormula(t *testing.T) {
 		}
 	}
 }
+
+func TestResizedCropFlipIsResizeThenFlip(t *testing.T) {
+	src := noise(97, 61, 9)
+	for _, c := range []struct {
+		crop pipeline.Crop
+		w, h int
+	}{
+		{pipeline.Crop{Top: 3, Left: 5, Height: 50, Width: 90}, 24, 13},  // both axes
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 224, 61}, // width only
+		{pipeline.Crop{Top: 2, Left: 4, Height: 30, Width: 40}, 40, 50},  // height only
+		{pipeline.Crop{Top: 2, Left: 4, Height: 30, Width: 40}, 40, 30},  // copy
+		{pipeline.Crop{Top: 10, Left: 0, Height: 51, Width: 97}, 96, 40}, // bottom-right edge
+	} {
+		want := NewImage(c.w, c.h)
+		if err := ResizedCrop(want, src, c.crop, nil); err != nil {
+			t.Fatal(err)
+		}
+		FlipHorizontal(want)
+		for _, simd := range []bool{true, false} {
+			got := NewImage(c.w, c.h)
+			run := func() {
+				if err := ResizedCropFlip(got, src, c.crop, true, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if simd {
+				run()
+			} else {
+				withoutSIMD(t, run)
+			}
+			if string(got.Pix) != string(want.Pix) {
+				t.Errorf("crop %+v -> %dx%d (simd %v): fused flip differs", c.crop, c.w, c.h, simd)
+			}
+		}
+	}
+}
