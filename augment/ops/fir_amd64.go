@@ -10,10 +10,16 @@ import (
 // (the Go loops give the same bytes); tests switch them off to compare.
 var useSIMD = cpu.X86.HasSSE41 && os.Getenv("PIPELINE_NOSIMD") == ""
 
+// useAVX2 lets the filter across rows take 16 bytes an iteration.
+var useAVX2 = cpu.X86.HasAVX2
+
 func setSIMD(on bool) { useSIMD = on && cpu.X86.HasSSE41 }
 
 //go:noescape
 func firRowsSSE41(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+
+//go:noescape
+func firRowsAVX2(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
 
 //go:noescape
 func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
@@ -25,8 +31,19 @@ func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift 
 		_ = r[len(dst)-1] // every row covers dst
 		ptrs[t] = &r[0]
 	}
-	firRowsSSE41(&dst[0], len(dst), &ptrs[0], kb, len(rows), bias, uint64(shift))
-	return len(dst)
+	n, done := len(dst), 0
+	if useAVX2 && n >= 16 {
+		done = n &^ 15
+		firRowsAVX2(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		if done == n {
+			return n
+		}
+		for t := range rows {
+			ptrs[t] = &rows[t][done]
+		}
+	}
+	firRowsSSE41(&dst[done], n-done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+	return n
 }
 
 // resampleHSIMD resamples the first n output pixels of one row (see horizontalN). It reads

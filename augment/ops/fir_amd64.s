@@ -243,3 +243,55 @@ gloop:
 	DECQ   CX
 	JNZ    gloop
 	RET
+
+// func firRowsAVX2(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+// firRowsSSE41 on 16 bytes an iteration (n a multiple of 16).
+TEXT ·firRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         rows+16(FP), SI
+	MOVQ         k+24(FP), R8
+	MOVQ         taps+32(FP), R9
+	MOVL         bias+40(FP), AX
+	MOVQ         AX, X6
+	VPBROADCASTD X6, Y6
+	MOVQ         shift+48(FP), DX
+	MOVQ         DX, X7
+	XORQ         BX, BX
+
+yloop:
+	CMPQ    BX, CX
+	JGE     ydone
+	VMOVDQU Y6, Y0
+	VMOVDQU Y6, Y3
+	MOVQ    SI, R12
+	MOVQ    R8, R13
+	MOVQ    R9, R10
+
+ytap:
+	MOVQ         (R12), R11
+	VPMOVZXBD    (R11)(BX*1), Y1
+	VPMOVZXBD    8(R11)(BX*1), Y4
+	VPBROADCASTD (R13), Y2
+	VPMULLD      Y2, Y1, Y1
+	VPMULLD      Y2, Y4, Y4
+	VPADDD       Y1, Y0, Y0
+	VPADDD       Y4, Y3, Y3
+	ADDQ         $8, R12
+	ADDQ         $16, R13
+	DECQ         R10
+	JNZ          ytap
+
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	JMP          yloop
+
+ydone:
+	VZEROUPPER
+	RET

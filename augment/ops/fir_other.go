@@ -2,7 +2,7 @@
 
 package ops
 
-const useSIMD = false
+var useSIMD, useAVX2 = false, false
 
 func setSIMD(bool) {}
 

@@ -39,6 +39,15 @@ func withoutSIMD(t *testing.T, fn func()) {
 	fn()
 }
 
+// withoutAVX2 runs fn with the SSE4.1 kernels only.
+func withoutAVX2(t *testing.T, fn func()) {
+	t.Helper()
+	old := useAVX2
+	useAVX2 = false
+	defer func() { useAVX2 = old }()
+	fn()
+}
+
 func TestLumaHandValues(t *testing.T) {
 	for _, c := range []struct{ r, g, b, want uint8 }{
 		{0, 0, 0, 0}, {255, 255, 255, 255},
@@ -202,16 +211,18 @@ func TestBlurHandValues(t *testing.T) {
 
 func TestBlurSIMDMatchesGo(t *testing.T) {
 	for _, sigma := range []float64{0.1, 0.7, 1.0, 1.5, 2.0, 6.0} {
-		for _, wh := range [][2]int{{224, 224}, {13, 5}, {1, 1}, {3, 40}} {
+		for _, wh := range [][2]int{{224, 224}, {13, 5}, {1, 1}, {3, 40}, {29, 31}, {96, 96}} {
 			src := noise(wh[0], wh[1], uint64(wh[0]*1000+wh[1]))
 			fast := clone(src)
 			GaussianBlur(fast, sigma, nil)
 			slow := clone(src)
 			withoutSIMD(t, func() { GaussianBlur(slow, sigma, nil) })
+			sse := clone(src)
+			withoutAVX2(t, func() { GaussianBlur(sse, sigma, nil) })
 			ref := clone(src)
 			gaussianBlurGo(ref, newBoxWeights(BoxRadius(float32(sigma))), new(Scratch))
-			if string(fast.Pix) != string(slow.Pix) || string(fast.Pix) != string(ref.Pix) {
-				t.Errorf("sigma %v on %dx%d: SIMD, Go FIR and running-sum blurs differ", sigma, wh[0], wh[1])
+			if string(fast.Pix) != string(slow.Pix) || string(fast.Pix) != string(ref.Pix) || string(sse.Pix) != string(ref.Pix) {
+				t.Errorf("sigma %v on %dx%d: AVX2, SSE, Go filter and running-sum blurs differ", sigma, wh[0], wh[1])
 			}
 		}
 	}
@@ -273,7 +284,13 @@ func TestResizeSIMDMatchesGo(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
-		if string(fast.Pix) != string(slow.Pix) {
+		sse := NewImage(c.w, c.h)
+		withoutAVX2(t, func() {
+			if err := ResizedCrop(sse, src, c.crop, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if string(fast.Pix) != string(slow.Pix) || string(sse.Pix) != string(slow.Pix) {
 			t.Errorf("crop %+v -> %dx%d: SIMD and Go differ", c.crop, c.w, c.h)
 		}
 	}
