@@ -1,6 +1,10 @@
 package ops
 
-import "pipeline/pipeline"
+import (
+	"encoding/binary"
+
+	"pipeline/pipeline"
+)
 
 // Luma is Pillow's RGB to L conversion: ITU-R 601 weights in 16-bit fixed point, rounded.
 func Luma(r, g, b uint8) uint8 {
@@ -119,6 +123,23 @@ func Grayscale(im pipeline.Image) {
 // Solarize inverts every sample at or above threshold (PIL ImageOps.solarize; BYOL and DINO
 // use 128).
 func Solarize(im pipeline.Image, threshold uint8) {
+	pix := im.Pix[:im.Width*im.Height*3]
+	if threshold == 128 {
+		// At 128 a sample is inverted exactly when its top bit is set: 8 samples a step, each
+		// XORed with 0xFF where its top bit is 1 (0x01 per byte times 0xFF never carries).
+		n := len(pix) &^ 7
+		for i := 0; i < n; i += 8 {
+			w := binary.LittleEndian.Uint64(pix[i:])
+			w ^= (w >> 7 & 0x0101010101010101) * 0xFF
+			binary.LittleEndian.PutUint64(pix[i:], w)
+		}
+		for i := n; i < len(pix); i++ {
+			if pix[i] >= 128 {
+				pix[i] = 255 - pix[i]
+			}
+		}
+		return
+	}
 	var t [256]uint8
 	for x := range t {
 		if x < int(threshold) {
@@ -127,7 +148,6 @@ func Solarize(im pipeline.Image, threshold uint8) {
 			t[x] = uint8(255 - x)
 		}
 	}
-	pix := im.Pix[:im.Width*im.Height*3]
 	for i, v := range pix {
 		pix[i] = t[v]
 	}

@@ -390,3 +390,22 @@ func TestResizedCropFlipIsResizeThenFlip(t *testing.T) {
 		}
 	}
 }
+
+func TestSolarizeAllBytes(t *testing.T) {
+	for _, th := range []uint8{128, 100} {
+		im := pipeline.Image{Width: 86, Height: 1, Pix: make([]uint8, 258)}
+		for i := range im.Pix {
+			im.Pix[i] = uint8(i)
+		}
+		Solarize(im, th)
+		for i, got := range im.Pix {
+			want := uint8(i)
+			if want >= th {
+				want = 255 - want
+			}
+			if got != want {
+				t.Fatalf("threshold %d: solarize(%d) = %d, want %d", th, uint8(i), got, want)
+			}
+		}
+	}
+}
