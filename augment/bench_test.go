@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"pipeline/augment/internal/testimg"
+	"pipeline/augment/internal/imageio"
 	"pipeline/augment/ops"
 	"pipeline/pipeline"
 )
@@ -12,7 +12,7 @@ import (
 // benchInput is a 500x375 photo (ImageNet's typical size) from the parity vectors.
 func benchInput(b *testing.B) pipeline.Image {
 	b.Helper()
-	im, err := testimg.Load(filepath.Join(parityDir(b), "case0007.in.png"))
+	im, err := imageio.Load(filepath.Join(parityDir(b), "case0007.in.png"))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 	"strings"
 	"testing"
 
-	"pipeline/augment/internal/testimg"
+	"pipeline/augment/internal/imageio"
 	"pipeline/pipeline"
 )
 
 func parityDir(t testing.TB) string {
 	t.Helper()
-	shared, err := testimg.SharedDir(".")
+	shared, err := imageio.SharedDir(".")
 	if err != nil {
 		t.Skipf("parity vectors not found (shared/ must sit beside the repo root): %v", err)
 	}
@@ -44,10 +44,10 @@ func loadParityCases(t testing.TB) []parityCase {
 			continue
 		}
 		c := parityCase{name: name}
-		if c.in, err = testimg.Load(filepath.Join(dir, name+".in.png")); err != nil {
+		if c.in, err = imageio.Load(filepath.Join(dir, name+".in.png")); err != nil {
 			t.Fatal(err)
 		}
-		if c.want, err = testimg.Load(filepath.Join(dir, name+".want.png")); err != nil {
+		if c.want, err = imageio.Load(filepath.Join(dir, name+".want.png")); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := os.ReadFile(filepath.Join(dir, name+".params.json"))

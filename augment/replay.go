@@ -42,13 +42,18 @@ func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *
 		return fmt.Errorf("view buffer is %dx%d, params say %dx%d (height x width)",
 			dst.Height, dst.Width, p.Size[0], p.Size[1])
 	}
+	// The flip is done by the resize: every later op commutes with it exactly (colour ops
+	// are per pixel or use the mean, and the blur's box passes are symmetric). It is counted
+	// as part of the crop's time.
+	flipped := false
 	for _, op := range order {
 		switch op {
 		case OpCrop:
 			t := stats.start()
-			if err := ops.ResizedCrop(dst, src, p.Crop, s); err != nil {
+			if err := ops.ResizedCropFlip(dst, src, p.Crop, p.Flip, s); err != nil {
 				return err
 			}
+			flipped = p.Flip
 			stats.stop(OpCrop, t)
 		case OpJitter:
 			if p.Jitter != nil {
@@ -69,7 +74,7 @@ func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *
 				stats.stop(OpBlur, t)
 			}
 		case OpFlip:
-			if p.Flip {
+			if p.Flip && !flipped {
 				t := stats.start()
 				ops.FlipHorizontal(dst)
 				stats.stop(OpFlip, t)

@@ -9,7 +9,7 @@ import (
 // cropAttempts is how many random boxes RandomResizedCrop tries before its central fallback.
 const cropAttempts = 10
 
-// SampleCrop draws RandomResizedCrop's box on a w x h image as torchvision does: up to 10
+// sampleCrop draws RandomResizedCrop's box on a w x h image as torchvision does: up to 10
 // tries of an area fraction uniform in scale and a log-uniform aspect ratio in ratio, sides
 // rounded half to even, position uniform; else the whole image centre-cropped to the nearest
 // allowed aspect ratio.

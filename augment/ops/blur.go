@@ -51,15 +51,16 @@ func GaussianBlur(im pipeline.Image, sigma float64, s *Scratch) {
 		gaussianBlurGo(im, bw, s)
 		return
 	}
-	// One pass is a FIR filter of 2*ri+3 taps: fw, ww (2*ri+1 times), fw.
+	// One pass is a filter of 2*ri+3 taps: fw, ww (2*ri+1 times), fw.
 	taps := 2*bw.ri + 3
 	var k [maxSIMDTaps]uint32
 	k[0], k[taps-1] = bw.fw, bw.fw
 	for t := 1; t < taps-1; t++ {
 		k[t] = bw.ww
 	}
-	const half = 1 << 23
-	var rows [maxSIMDTaps][]uint8
+	f := &s.fir
+	f.setWeights(k[:taps])
+	f.bias, f.shift = 1<<23, 24
 
 	w3 := im.Width * 3
 	pad := (bw.ri + 1) * 3
@@ -69,9 +70,9 @@ func GaussianBlur(im pipeline.Image, sigma float64, s *Scratch) {
 		for range blurPasses {
 			padRow(line, row, pad)
 			for t := range taps {
-				rows[t] = line[t*3 : t*3+w3]
+				f.rows[t] = line[t*3 : t*3+w3]
 			}
-			firRows(row, rows[:taps], k[:taps], half, 24)
+			f.run(row)
 		}
 	}
 	tmp := grow(&s.img, w3*im.Height)
@@ -81,9 +82,9 @@ func GaussianBlur(im pipeline.Image, sigma float64, s *Scratch) {
 		for y := 0; y < h; y++ {
 			for t := range taps {
 				yy := min(max(y+t-bw.ri-1, 0), h-1)
-				rows[t] = src[yy*w3 : (yy+1)*w3]
+				f.rows[t] = src[yy*w3 : (yy+1)*w3]
 			}
-			firRows(dst[y*w3:(y+1)*w3], rows[:taps], k[:taps], half, 24)
+			f.run(dst[y*w3 : (y+1)*w3])
 		}
 		src, dst = dst, src
 	}

@@ -1,6 +1,10 @@
 package ops
 
-import "pipeline/pipeline"
+import (
+	"encoding/binary"
+
+	"pipeline/pipeline"
+)
 
 // Luma is Pillow's RGB to L conversion: ITU-R 601 weights in 16-bit fixed point, rounded.
 func Luma(r, g, b uint8) uint8 {
@@ -53,6 +57,11 @@ func Brightness(im pipeline.Image, f float64) {
 func MeanLuma(im pipeline.Image) int {
 	var sum uint64
 	pix := im.Pix[:im.Width*im.Height*3]
+	for useSIMD && len(pix) >= 16 {
+		s, done := lumaSumSIMD(pix)
+		sum += s
+		pix = pix[done:]
+	}
 	for i := 0; i+2 < len(pix); i += 3 {
 		p := pix[i : i+3 : i+3]
 		sum += uint64(Luma(p[0], p[1], p[2]))
@@ -83,29 +92,54 @@ func Saturation(im pipeline.Image, f float64, s *Scratch) {
 	}
 	pix := im.Pix[:im.Width*im.Height*3]
 	grey := grow(&s.img, len(pix))
-	for i := 0; i+2 < len(pix); i += 3 {
-		p := pix[i : i+3 : i+3]
+	greyPixels(grey, pix)
+	blendBytes(pix, grey, 0, float32(f))
+}
+
+// greyPixels writes the L of every pixel of src to all three channels of dst (which may be
+// src).
+func greyPixels(dst, src []uint8) {
+	done := 0
+	if useSIMD {
+		for done+16 <= len(src) {
+			done += lumaGreySIMD(dst[done:], src[done:])
+		}
+	}
+	for i := done; i+2 < len(src); i += 3 {
+		p := src[i : i+3 : i+3]
 		l := Luma(p[0], p[1], p[2])
-		g := grey[i : i+3 : i+3]
+		g := dst[i : i+3 : i+3]
 		g[0], g[1], g[2] = l, l, l
 	}
-	blendBytes(pix, grey, 0, float32(f))
 }
 
 // Grayscale replaces every pixel by its L in all three channels (RandomGrayscale with 3
 // output channels on a PIL image).
 func Grayscale(im pipeline.Image) {
 	pix := im.Pix[:im.Width*im.Height*3]
-	for i := 0; i+2 < len(pix); i += 3 {
-		p := pix[i : i+3 : i+3]
-		l := Luma(p[0], p[1], p[2])
-		p[0], p[1], p[2] = l, l, l
-	}
+	greyPixels(pix, pix)
 }
 
 // Solarize inverts every sample at or above threshold (PIL ImageOps.solarize; BYOL and DINO
 // use 128).
 func Solarize(im pipeline.Image, threshold uint8) {
+	pix := im.Pix[:im.Width*im.Height*3]
+	if threshold == 128 {
+		// At 128 a sample is inverted exactly when its top bit is set: 8 samples a step, each
+		// XORed with 0xFF where its top bit is 1 (0x01 per byte times 0xFF never carries).
+		n := len(pix) &^ 7
+		for i := 0; i < n; i += 8 {
+			w := binary.LittleEndian.Uint64(pix[i:])
+			w ^= (w >> 7 & 0x0101010101010101) * 0xFF
+			binary.LittleEndian.PutUint64(pix[i:], w)
+		}
+		for i := n; i < len(pix); i++ {
+			if pix[i] >= 128 {
+				pix[i] = 255 - pix[i]
+			}
+		}
+		return
+	}
 	var t [256]uint8
 	for x := range t {
 		if x < int(threshold) {
@@ -114,7 +148,6 @@ func Solarize(im pipeline.Image, threshold uint8) {
 			t[x] = uint8(255 - x)
 		}
 	}
-	pix := im.Pix[:im.Width*im.Height*3]
 	for i, v := range pix {
 		pix[i] = t[v]
 	}

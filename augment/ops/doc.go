@@ -17,6 +17,7 @@ type Scratch struct {
 	acc   []int32 // per-column accumulators
 	hcoef coeffs  // horizontal resize weights
 	vcoef coeffs  // vertical resize weights
+	fir   fir     // the filter across rows of the vertical resize and the blur
 }
 
 // grow returns (*b)[:n], reallocating when the capacity is short.

@@ -4,23 +4,44 @@ package ops
 // longer filters, which only very large downscales need, take the Go loops.
 const maxSIMDTaps = 32
 
-// firRows sets dst[i] = min(255, (bias + sum_t rows[t][i]*k[t]) >> shift) for every i, in
-// uint32 arithmetic. Callers guarantee that no sum overflows 32 bits: then this is exactly
-// Pillow's fixed-point resampling (vertical pass) and box-blur pass.
-func firRows(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) {
+// fir is a filter across rows: out[i] = min(255, (bias + sum_t rows[t][i]*k[t]) >> shift),
+// in uint32 arithmetic. Callers guarantee that no sum overflows 32 bits: then this is
+// exactly Pillow's fixed-point resampling (vertical pass) and box-blur pass. The weights are
+// set once (and repeated on SIMD lanes), the rows before each run.
+type fir struct {
+	taps  int
+	bias  uint32
+	shift uint
+	rows  [maxSIMDTaps][]uint8
+	k     [maxSIMDTaps]uint32
+	kb    [maxSIMDTaps][4]uint32
+}
+
+func (f *fir) setWeights(k []uint32) {
+	f.taps = len(k)
+	for t, v := range k {
+		f.k[t] = v
+		f.kb[t] = [4]uint32{v, v, v, v}
+	}
+}
+
+// run filters f.rows[:f.taps] into dst; every row must be at least len(dst) long.
+func (f *fir) run(dst []uint8) {
 	n := len(dst)
 	done := 0
-	if useSIMD && len(rows) <= maxSIMDTaps && n >= 8 {
-		done = firRowsSIMD(dst[:n&^7], rows, k, bias, shift)
+	rows := f.rows[:f.taps]
+	if useSIMD && n >= 8 {
+		done = firRowsSIMD(dst[:n&^7], rows, &f.kb[0], f.bias, f.shift)
 	}
 	if done == n {
 		return
 	}
 	dst = dst[done:]
+	bias, shift := f.bias, f.shift
 	switch len(rows) {
 	case 3:
 		r0, r1, r2 := rows[0][done:done+len(dst)], rows[1][done:done+len(dst)], rows[2][done:done+len(dst)]
-		k0, k1, k2 := k[0], k[1], k[2]
+		k0, k1, k2 := f.k[0], f.k[1], f.k[2]
 		for i := range dst {
 			s := bias + uint32(r0[i])*k0 + uint32(r1[i])*k1 + uint32(r2[i])*k2
 			dst[i] = uint8(min(s>>shift, 255))
@@ -29,7 +50,7 @@ func firRows(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) {
 		for i := range dst {
 			s := bias
 			for t, r := range rows {
-				s += uint32(r[done+i]) * k[t]
+				s += uint32(r[done+i]) * f.k[t]
 			}
 			dst[i] = uint8(min(s>>shift, 255))
 		}

@@ -1,27 +1,49 @@
 package ops
 
-import "golang.org/x/sys/cpu"
+import (
+	"os"
 
-// useSIMD turns on the SSE4.1 kernels; tests switch it off to compare with the Go loops.
-var useSIMD = cpu.X86.HasSSE41
+	"golang.org/x/sys/cpu"
+)
+
+// useSIMD turns on the SSE4.1 kernels. PIPELINE_NOSIMD=1 in the environment turns them off
+// (the Go loops give the same bytes); tests switch them off to compare.
+var useSIMD = cpu.X86.HasSSE41 && os.Getenv("PIPELINE_NOSIMD") == ""
+
+// useAVX2 lets the filter across rows take 16 bytes an iteration.
+var useAVX2 = cpu.X86.HasAVX2
+
+func setSIMD(on bool) { useSIMD = on && cpu.X86.HasSSE41 }
 
 //go:noescape
 func firRowsSSE41(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
 
 //go:noescape
+func firRowsAVX2(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+
+//go:noescape
 func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
 
-// firRowsSIMD runs firRows over len(dst) (a multiple of 8) bytes and returns how many it did.
-func firRowsSIMD(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) int {
+// firRowsSIMD runs a fir over len(dst) (a multiple of 8) bytes and returns how many it did.
+func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift uint) int {
 	var ptrs [maxSIMDTaps]*byte
-	var kb [maxSIMDTaps][4]uint32
 	for t, r := range rows {
 		_ = r[len(dst)-1] // every row covers dst
 		ptrs[t] = &r[0]
-		kb[t] = [4]uint32{k[t], k[t], k[t], k[t]}
 	}
-	firRowsSSE41(&dst[0], len(dst), &ptrs[0], &kb[0], len(rows), bias, uint64(shift))
-	return len(dst)
+	n, done := len(dst), 0
+	if useAVX2 && n >= 16 {
+		done = n &^ 15
+		firRowsAVX2(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		if done == n {
+			return n
+		}
+		for t := range rows {
+			ptrs[t] = &rows[t][done]
+		}
+	}
+	firRowsSSE41(&dst[done], n-done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+	return n
 }
 
 // resampleHSIMD resamples the first n output pixels of one row (see horizontalN). It reads
@@ -32,7 +54,7 @@ func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {
 		return
 	}
 	_ = drow[n*3]
-	_ = srow[(int(c.pos[n-1])+c.taps)*3]
+	_ = srow[(c.maxPos()+c.taps)*3]
 	resampleHSSE41(&drow[0], n, &srow[0], &c.pos[0], &c.wb[0], c.taps)
 }
 
@@ -51,4 +73,38 @@ func blendSIMD(pix, deg []uint8, d uint8, f float32) int {
 	}
 	blendSSE41(&pix[0], dp, n, uint32(d), f)
 	return n
+}
+
+//go:noescape
+func lumaSumSSE41(src *byte, groups int, sum *[4]uint32)
+
+//go:noescape
+func lumaGreySSE41(dst, src *byte, groups int)
+
+// lumaGroups is how many 4-pixel groups of pix the luma kernels may take: they read 4 bytes
+// past each group, and a lane sums at most 2^22 values of 255 without overflow.
+func lumaGroups(pix []uint8) int { return min(max(len(pix)-4, 0)/12, 1<<22) }
+
+// lumaSumSIMD adds up the L of the first pixels of pix and returns the sum and the number
+// of bytes it covered.
+func lumaSumSIMD(pix []uint8) (uint64, int) {
+	g := lumaGroups(pix)
+	if g == 0 {
+		return 0, 0
+	}
+	var lanes [4]uint32
+	lumaSumSSE41(&pix[0], g, &lanes)
+	return uint64(lanes[0]) + uint64(lanes[1]) + uint64(lanes[2]) + uint64(lanes[3]), g * 12
+}
+
+// lumaGreySIMD writes the L of the first pixels of src to all channels of dst and returns
+// the number of bytes it covered.
+func lumaGreySIMD(dst, src []uint8) int {
+	g := lumaGroups(src)
+	if g == 0 {
+		return 0
+	}
+	_ = dst[g*12-1]
+	lumaGreySSE41(&dst[0], &src[0], g)
+	return g * 12
 }

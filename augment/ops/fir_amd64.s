@@ -150,3 +150,148 @@ bimg:
 
 bdone:
 	RET
+
+// Shuffles that pick R, G or B of 4 packed RGB pixels into zero-extended 32-bit lanes, the
+// weights of Pillow's L, and the shuffle that repeats each lane's low byte 3 times.
+DATA lumaR<>+0(SB)/8, $0x8080800380808000
+DATA lumaR<>+8(SB)/8, $0x8080800980808006
+GLOBL lumaR<>(SB), RODATA|NOPTR, $16
+DATA lumaG<>+0(SB)/8, $0x8080800480808001
+DATA lumaG<>+8(SB)/8, $0x8080800a80808007
+GLOBL lumaG<>(SB), RODATA|NOPTR, $16
+DATA lumaB<>+0(SB)/8, $0x8080800580808002
+DATA lumaB<>+8(SB)/8, $0x8080800b80808008
+GLOBL lumaB<>(SB), RODATA|NOPTR, $16
+DATA lumaWR<>+0(SB)/8, $0x00004c8b00004c8b
+DATA lumaWR<>+8(SB)/8, $0x00004c8b00004c8b
+GLOBL lumaWR<>(SB), RODATA|NOPTR, $16
+DATA lumaWG<>+0(SB)/8, $0x0000964600009646
+DATA lumaWG<>+8(SB)/8, $0x0000964600009646
+GLOBL lumaWG<>(SB), RODATA|NOPTR, $16
+DATA lumaWB<>+0(SB)/8, $0x00001d2f00001d2f
+DATA lumaWB<>+8(SB)/8, $0x00001d2f00001d2f
+GLOBL lumaWB<>(SB), RODATA|NOPTR, $16
+DATA lumaHalf<>+0(SB)/8, $0x0000800000008000
+DATA lumaHalf<>+8(SB)/8, $0x0000800000008000
+GLOBL lumaHalf<>(SB), RODATA|NOPTR, $16
+DATA lumaRep<>+0(SB)/8, $0x0808040404000000
+DATA lumaRep<>+8(SB)/8, $0x808080800c0c0c08
+GLOBL lumaRep<>(SB), RODATA|NOPTR, $16
+
+// LUMA4 computes Pillow's L of the 4 RGB pixels at (SI) (reading 16 bytes) into X2.
+#define LUMA4 \
+	MOVOU  (SI), X1  \
+	MOVO   X1, X2    \
+	PSHUFB X8, X2    \
+	MOVO   X1, X3    \
+	PSHUFB X9, X3    \
+	PSHUFB X10, X1   \
+	PMULLD X11, X2   \
+	PMULLD X12, X3   \
+	PMULLD X13, X1   \
+	PADDL  X3, X2    \
+	PADDL  X1, X2    \
+	PADDL  X14, X2   \
+	PSRLL  $16, X2
+
+#define LUMACONST \
+	MOVOU lumaR<>(SB), X8     \
+	MOVOU lumaG<>(SB), X9     \
+	MOVOU lumaB<>(SB), X10    \
+	MOVOU lumaWR<>(SB), X11   \
+	MOVOU lumaWG<>(SB), X12   \
+	MOVOU lumaWB<>(SB), X13   \
+	MOVOU lumaHalf<>(SB), X14
+
+// func lumaSumSSE41(src *byte, groups int, sum *[4]uint32)
+// Adds the L of groups*4 pixels (reading 4 bytes past them) into 4 lanes.
+TEXT ·lumaSumSSE41(SB), NOSPLIT, $0-24
+	MOVQ src+0(FP), SI
+	MOVQ groups+8(FP), CX
+	MOVQ sum+16(FP), DI
+	LUMACONST
+	PXOR X0, X0
+
+sloop:
+	LUMA4
+	PADDL X2, X0
+	ADDQ  $12, SI
+	DECQ  CX
+	JNZ   sloop
+	MOVOU X0, (DI)
+	RET
+
+// func lumaGreySSE41(dst, src *byte, groups int)
+// Writes each pixel's L to all three channels of dst, for groups*4 pixels (reading 4 bytes
+// past them, writing exactly 12 bytes a group, so dst may be src).
+TEXT ·lumaGreySSE41(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ groups+16(FP), CX
+	LUMACONST
+	MOVOU lumaRep<>(SB), X15
+
+gloop:
+	LUMA4
+	PSHUFB X15, X2
+	MOVQ   X2, (DI)
+	PSRLDQ $8, X2
+	MOVQ   X2, AX
+	MOVL   AX, 8(DI)
+	ADDQ   $12, SI
+	ADDQ   $12, DI
+	DECQ   CX
+	JNZ    gloop
+	RET
+
+// func firRowsAVX2(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+// firRowsSSE41 on 16 bytes an iteration (n a multiple of 16).
+TEXT ·firRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         rows+16(FP), SI
+	MOVQ         k+24(FP), R8
+	MOVQ         taps+32(FP), R9
+	MOVL         bias+40(FP), AX
+	MOVQ         AX, X6
+	VPBROADCASTD X6, Y6
+	MOVQ         shift+48(FP), DX
+	MOVQ         DX, X7
+	XORQ         BX, BX
+
+yloop:
+	CMPQ    BX, CX
+	JGE     ydone
+	VMOVDQU Y6, Y0
+	VMOVDQU Y6, Y3
+	MOVQ    SI, R12
+	MOVQ    R8, R13
+	MOVQ    R9, R10
+
+ytap:
+	MOVQ         (R12), R11
+	VPMOVZXBD    (R11)(BX*1), Y1
+	VPMOVZXBD    8(R11)(BX*1), Y4
+	VPBROADCASTD (R13), Y2
+	VPMULLD      Y2, Y1, Y1
+	VPMULLD      Y2, Y4, Y4
+	VPADDD       Y1, Y0, Y0
+	VPADDD       Y4, Y3, Y3
+	ADDQ         $8, R12
+	ADDQ         $16, R13
+	DECQ         R10
+	JNZ          ytap
+
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	JMP          yloop
+
+ydone:
+	VZEROUPPER
+	RET

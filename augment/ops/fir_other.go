@@ -2,10 +2,18 @@
 
 package ops
 
-const useSIMD = false
+var useSIMD, useAVX2 = false, false
 
-func firRowsSIMD(dst []uint8, rows [][]uint8, k []uint32, bias uint32, shift uint) int { return 0 }
+func setSIMD(bool) {}
+
+func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift uint) int {
+	return 0
+}
 
 func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {}
 
 func blendSIMD(pix, deg []uint8, d uint8, f float32) int { return 0 }
+
+func lumaSumSIMD(pix []uint8) (uint64, int) { return 0, 0 }
+
+func lumaGreySIMD(dst, src []uint8) int { return 0 }

@@ -93,9 +93,22 @@ type hueTables struct {
 	sat [1 << 16]uint8 // sat[max<<8 | (max-min)]
 	p   [1 << 16]uint8 // p[s<<8 | v]
 	// per H: the sector and f of hsv2rgb; per S: fs.
-	sect [256]uint8
-	f    [256]float32
-	fs   [256]float32
+	f      [256]float32
+	omf    [256]float64 // 1 - f
+	shifts [256][3]uint8
+	fs     [256]float32
+	fs64   [256]float64
+}
+
+// sectorShifts gives, per hsv2rgb sector, the bit offsets of R, G and B in a word packing
+// v, p, q, t in bytes 0 to 3.
+var sectorShifts = [6][3]uint8{
+	{0, 24, 8}, // (v, t, p)
+	{16, 0, 8}, // (q, v, p)
+	{8, 0, 24}, // (p, v, t)
+	{8, 16, 0}, // (p, q, v)
+	{24, 8, 0}, // (t, p, v)
+	{0, 8, 16}, // (v, p, q)
 }
 
 var (
@@ -133,12 +146,14 @@ func tables() *hueTables {
 		for h := range 256 {
 			hd := float64(float32(h)) * 6.0 / 255.0
 			i := int(math.Floor(hd))
-			t.sect[h] = uint8(i % 6)
 			t.f[h] = float32(hd - float64(float32(i)))
+			t.omf[h] = 1.0 - float64(t.f[h])
+			t.shifts[h] = sectorShifts[i%6]
 		}
 		for s := range 256 {
 			fs := float32(float64(s) / 255.0)
 			t.fs[s] = fs
+			t.fs64[s] = float64(fs)
 			for v := range 256 {
 				t.p[s<<8|v] = clipInt(int(math.Round(float64(v) * (1.0 - float64(fs)))))
 			}
@@ -162,33 +177,35 @@ func Hue(im pipeline.Image, h float64) {
 		if mx == mn {
 			continue // grey: S = 0, and hsv2rgb gives V back whatever H is
 		}
-		var hh uint8
-		switch {
-		case r == mx:
-			hh = t.hue[0<<16|int(mx-g)<<8|int(mx-b)]
-		case g == mx:
-			hh = t.hue[1<<16|int(mx-r)<<8|int(mx-b)]
-		default:
-			hh = t.hue[2<<16|int(mx-r)<<8|int(mx-g)]
+		// The channel that is the maximum (R before G before B on ties) picks the hue
+		// table, and the other two channels' distances below it index into it. (Branch-free
+		// arithmetic for this measured slower than these branches.)
+		br, c1, c2 := 2, r, g
+		if g == mx {
+			br, c2 = 1, b
 		}
+		if r == mx {
+			br, c1, c2 = 0, g, b
+		}
+		hh := t.hue[br<<16|int(mx-c1)<<8|int(mx-c2)] + shift
 		s := t.sat[int(mx)<<8|int(mx-mn)]
 		if s == 0 {
 			px[0], px[1], px[2] = mx, mx, mx
 			continue
 		}
-		hh += shift
-		fs := t.fs[s]
-		f := t.f[hh]
 		vd := float64(mx)
-		// v*(1 - fs*f) is exact in float64 (8-bit times a 38-bit value), so +0.5 and
-		// truncation round half away from zero exactly; t's product may round, so it also
-		// gets the guard for values just below 0.5.
-		q := clipInt(int(vd*(1.0-float64(fs*f)) + 0.5))
-		tx := vd * (1.0 - float64(fs)*(1.0-float64(f)))
-		tv := uint8(0)
-		if tx >= 0.5 {
-			tv = clipInt(int(tx + 0.5))
+		// v*(1 - fs*f) is exact in float64 (8 bits times at most 38), so +0.5 and truncation
+		// round half away from zero exactly; t's products may round, so it gets the guard
+		// for values just below 0.5. Both factors lie in [0, 1]: no clamping is needed.
+		q := uint32(vd*(1.0-float64(t.fs[s]*t.f[hh])) + 0.5)
+		tx := vd * (1.0 - t.fs64[s]*t.omf[hh])
+		tv := uint32(tx + 0.5)
+		if tx < 0.5 {
+			tv = 0
 		}
-		px[0], px[1], px[2] = sector(int(t.sect[hh]), mx, t.p[int(s)<<8|int(mx)], q, tv)
+		// v, p, q, t packed in one word; the sector's shifts pick R, G and B out of it.
+		vals := uint32(mx) | uint32(t.p[int(s)<<8|int(mx)])<<8 | q<<16 | tv<<24
+		sh := &t.shifts[hh]
+		px[0], px[1], px[2] = uint8(vals>>sh[0]), uint8(vals>>sh[1]), uint8(vals>>sh[2])
 	}
 }

@@ -110,6 +110,23 @@ func triangle(x float64) float64 {
 	return 0
 }
 
+// reverse swaps the order of the output samples of the aligned taps.
+func (c *coeffs) reverse() {
+	n, taps := len(c.pos), c.taps
+	for a, b := 0, n-1; a < b; a, b = a+1, b-1 {
+		c.pos[a], c.pos[b] = c.pos[b], c.pos[a]
+		for t := range taps {
+			i, j := a*taps+t, b*taps+t
+			c.w[i], c.w[j] = c.w[j], c.w[i]
+			c.wb[i], c.wb[j] = c.wb[j], c.wb[i]
+			c.wu[i], c.wu[j] = c.wu[j], c.wu[i]
+		}
+	}
+}
+
+// maxPos is the start of the rightmost window (the first or the last, as pos is monotonic).
+func (c *coeffs) maxPos() int { return int(max(c.pos[0], c.pos[len(c.pos)-1])) }
+
 // clip8 turns a fixed-point sum (rounding offset included) into a byte, as Pillow's clip8.
 func clip8(v int32) uint8 {
 	return uint8(min(max(v>>resizeBits, 0), 255))
@@ -121,6 +138,13 @@ func clip8(v int32) uint8 {
 // intermediate, only over the rows the vertical pass needs, and an axis whose size does not
 // change is skipped.
 func ResizedCrop(dst, src pipeline.Image, crop pipeline.Crop, s *Scratch) error {
+	return ResizedCropFlip(dst, src, crop, false, s)
+}
+
+// ResizedCropFlip is ResizedCrop followed, when flip is set, by FlipHorizontal. The flip
+// costs nothing when the width changes: the horizontal pass writes its pixels in reverse
+// order, which gives the same bytes because the vertical pass works column by column.
+func ResizedCropFlip(dst, src pipeline.Image, crop pipeline.Crop, flip bool, s *Scratch) error {
 	if crop.Width <= 0 || crop.Height <= 0 || crop.Left < 0 || crop.Top < 0 ||
 		crop.Left+crop.Width > src.Width || crop.Top+crop.Height > src.Height {
 		return fmt.Errorf("crop %+v outside the %dx%d image", crop, src.Width, src.Height)
@@ -142,14 +166,23 @@ func ResizedCrop(dst, src pipeline.Image, crop pipeline.Crop, s *Scratch) error 
 			off := base + y*sstride
 			copy(dst.Pix[y*w3:(y+1)*w3], src.Pix[off:off+w3])
 		}
+		if flip {
+			FlipHorizontal(dst)
+		}
 		return nil
 	}
 	if !needH {
 		s.vcoef.compute(crop.Height, dst.Height)
 		resampleVertical(dst.Pix, dst.Width*3, src.Pix[base:], sstride, &s.vcoef, 0, dst.Height, s)
+		if flip {
+			FlipHorizontal(dst)
+		}
 		return nil
 	}
 	s.hcoef.compute(crop.Width, dst.Width)
+	if flip {
+		s.hcoef.reverse()
+	}
 	if !needV {
 		resampleHorizontal(dst.Pix, dst.Width, src.Pix[base:], sstride, crop.Height, &s.hcoef)
 		return nil
@@ -175,7 +208,7 @@ func Resize(dst, src pipeline.Image, s *Scratch) error {
 func resampleHorizontal(dst []uint8, outW int, src []uint8, sstride, rows int, c *coeffs) {
 	outW3 := outW * 3
 	// The SIMD kernel reads one byte past the last window of a row.
-	need := (int(c.pos[outW-1])+c.taps)*3 + 1
+	need := (c.maxPos()+c.taps)*3 + 1
 	for y := 0; y < rows; y++ {
 		srow := src[y*sstride:]
 		drow := dst[y*outW3 : (y+1)*outW3]
@@ -277,13 +310,15 @@ func resampleVertical(dst []uint8, w3 int, src []uint8, sstride int, c *coeffs, 
 		resampleVerticalGo(dst, w3, src, sstride, c, shift, outH, s)
 		return
 	}
-	var rows [maxSIMDTaps][]uint8
+	f := &s.fir
+	f.bias, f.shift = half, resizeBits
 	for y := 0; y < outH; y++ {
 		first := int(c.pos[y]) - shift
 		for t := range taps {
-			rows[t] = src[(first+t)*sstride : (first+t)*sstride+w3]
+			f.rows[t] = src[(first+t)*sstride : (first+t)*sstride+w3]
 		}
-		firRows(dst[y*w3:(y+1)*w3], rows[:taps], c.wu[y*taps:(y+1)*taps], half, resizeBits)
+		f.setWeights(c.wu[y*taps : (y+1)*taps])
+		f.run(dst[y*w3 : (y+1)*w3])
 	}
 }
 

@@ -1,6 +1,6 @@
-// Package testimg finds the project's shared test data and converts images between
-// pipeline.Image and the standard library, for tests and the CLI.
-package testimg
+// Package imageio finds the project's shared test data and converts images between
+// pipeline.Image and the standard library (PNG and JPEG), for tests and the CLI.
+package imageio
 
 import (
 	"errors"
