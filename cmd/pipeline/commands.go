@@ -5,9 +5,14 @@ import (
 	"io"
 	"runtime"
 
+	"pipeline/augment/augmentcli"
 	"pipeline/stages/decode"
 	"pipeline/stages/shardwrite"
 )
+
+func cmdAugment(args []string, stdout, stderr io.Writer) error {
+	return augmentcli.Main(args, stdout, stderr)
+}
 
 func cmdShard(args []string, stdout, stderr io.Writer) error {
 	return shardwrite.Main(args, stdout, stderr)

@@ -36,6 +36,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
 	"run":     cmdRun,
 	"profile": cmdProfile,
 	"bench":   cmdBench,
+	"augment": cmdAugment,
 	"shard":   cmdShard,
 	"version": cmdVersion,
 }
