@@ -179,6 +179,9 @@ type Options struct {
 	Start *source.Position
 	// Stop, when it fires, stops the source gracefully: items in flight still reach the sink.
 	Stop <-chan struct{}
+	// NoTiming turns the runtime's per-item timing off (busy, starved and blocked times and
+	// latencies stay zero): only to measure what the timing costs.
+	NoTiming bool
 	// OnStart is called with the live run once every stage is wired (progress, profiling).
 	OnStart func(r *pipeline.Run, b *pipeline.Budget)
 	// OnDelivered is called from the sink's goroutine after each batch the sink accepted,
@@ -216,6 +219,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	defer batcher.Close()
 
 	r := pipeline.NewRun(ctx, pipeline.OnError(j.Config.OnError))
+	if opt.NoTiming {
+		r.DisableTiming()
+	}
 	w := j.Workers
 	window := pipeline.NewWindow(j.Window)
 	var limited pipeline.Source = src
