@@ -1,0 +1,125 @@
+package monitor
+
+import (
+	"syscall"
+	"time"
+
+	"pipeline/pipeline"
+)
+
+// RunTotals is what a profile run measured: every stage's counters at the end, how long the
+// run took, and the CPU time the process used meanwhile.
+type RunTotals struct {
+	Stages  []pipeline.Snapshot
+	Elapsed time.Duration
+	CPU     time.Duration // user + system time of the whole process over the run
+	Samples int64         // samples that came out of the pipeline (a batch stage's item is a batch)
+	Cores   int           // cores the pipeline may use (GOMAXPROCS)
+}
+
+// StageProfile is one stage over a whole run.
+type StageProfile struct {
+	Name       string  `json:"name"`
+	Workers    int     `json:"workers"`
+	Out        int64   `json:"out"`
+	ItemsPerS  float64 `json:"items_per_s"`
+	Busy       float64 `json:"busy"`    // fraction of worker time spent working
+	Starved    float64 `json:"starved"` // fraction waiting for input
+	Blocked    float64 `json:"blocked"` // fraction waiting on the next stage
+	Queue      float64 `json:"queue"`   // mean output-queue occupancy over the timeline, 0..1
+	LatencyP50 float64 `json:"latency_p50_ms"`
+	LatencyP99 float64 `json:"latency_p99_ms"`
+	// CPUPerItem is the worker time one item costs the stage, in ms, less the time spent
+	// waiting for a core when the workers outnumbered the cores (see Analysis.CPUScale).
+	CPUPerItem float64 `json:"cpu_ms_per_item"`
+}
+
+// Analysis is where a run's time went and how to size it better.
+type Analysis struct {
+	Stages     []StageProfile
+	Bottleneck string  // the busiest stage
+	CPUScale   float64 // busy time to CPU time: 1 unless the workers outnumbered the cores
+	CPUPerItem float64 // process CPU time per sample, in ms
+	Split      Split   // suggested workers and predicted samples/s
+}
+
+// Analyse turns a run's totals (and its sampled timeline, for queue occupancy) into per-stage
+// fractions and costs, names the bottleneck and suggests a worker split for t.Cores cores.
+//
+// Busy time is wall time. When the stages were busy for longer than the cores could run them,
+// part of it was spent waiting for a core: then every stage's busy time is scaled down by the
+// same factor so that together they add up to the CPU time used. Otherwise busy time is taken
+// as it is, so that a stage that waits on something else than a core (a disk, a device) keeps
+// its real cost. The machine-wide limit uses the measured CPU time per sample.
+func Analyse(t RunTotals, timeline []Sample) Analysis {
+	a := Analysis{CPUScale: 1}
+	secs := t.Elapsed.Seconds()
+	cores := max(t.Cores, 1)
+	var busy time.Duration
+	for _, s := range t.Stages {
+		busy += s.Busy
+	}
+	if avail := time.Duration(cores) * t.Elapsed; busy > avail && t.CPU > 0 && t.CPU < busy {
+		a.CPUScale = float64(t.CPU) / float64(busy)
+	}
+	if t.Samples > 0 {
+		a.CPUPerItem = t.CPU.Seconds() * 1e3 / float64(t.Samples)
+	}
+	meanQueue := queueMeans(timeline)
+	var costs []StageCost
+	for _, s := range t.Stages {
+		p := StageProfile{Name: s.Name, Workers: s.Workers, Out: s.Out, Queue: meanQueue[s.Name],
+			LatencyP50: ms(s.LatencyP50), LatencyP99: ms(s.LatencyP99)}
+		if secs > 0 {
+			total := float64(t.Elapsed) * float64(max(s.Workers, 1))
+			p.ItemsPerS = float64(s.Out) / secs
+			p.Busy = clamp01(float64(s.Busy) / total)
+			p.Starved = clamp01(float64(s.Starved) / total)
+			p.Blocked = clamp01(float64(s.Blocked) / total)
+		}
+		perItem := 0.0
+		if s.Out > 0 {
+			perItem = s.Busy.Seconds() / float64(s.Out) * a.CPUScale
+		}
+		p.CPUPerItem = perItem * 1e3
+		a.Stages = append(a.Stages, p)
+		// Costs for the suggestion are per sample: the sink's items are batches.
+		perSample := perItem
+		if t.Samples > 0 {
+			perSample = s.Busy.Seconds() * a.CPUScale / float64(t.Samples)
+		}
+		costs = append(costs, StageCost{Name: s.Name, Seconds: perSample, Parallel: s.Parallel})
+	}
+	a.Bottleneck = busiest(a.Stages)
+	a.Split = Suggest(costs, a.CPUPerItem/1e3, cores)
+	return a
+}
+
+func busiest(stages []StageProfile) string {
+	var samples []StageSample
+	for _, s := range stages {
+		samples = append(samples, StageSample{Name: s.Name, Busy: s.Busy})
+	}
+	return Bottleneck(samples)
+}
+
+func queueMeans(timeline []Sample) map[string]float64 {
+	out := map[string]float64{}
+	for _, t := range timeline {
+		for _, s := range t.Stages {
+			out[s.Name] += s.Queue / float64(len(timeline))
+		}
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// ProcessCPU is the CPU time this process has used so far, user and system.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
