@@ -80,8 +80,8 @@ func TestPlotWritesPNG(t *testing.T) {
 	var samples []Sample
 	for i := 0; i < 20; i++ {
 		samples = append(samples, Sample{At: float64(i) / 4, Stages: []StageSample{
-			{Name: "decode", ItemsPerS: 100 + float64(i), Queue: 0.5},
-			{Name: "augment", ItemsPerS: 90, Queue: float64(i%5) / 5},
+			{Name: "decode", ItemsPerS: 100 + float64(i), Queue: 0.5, QueueCap: 4},
+			{Name: "augment", ItemsPerS: 90, Queue: float64(i%5) / 5, QueueCap: 4},
 		}})
 	}
 	path := filepath.Join(t.TempDir(), "p.png")
