@@ -30,6 +30,7 @@ type profileReport struct {
 	SamplesPerS      float64                `json:"samples_per_s"`
 	CPUPerSample     float64                `json:"cpu_ms_per_sample"` // process CPU time, all stages and the GC
 	CPUScale         float64                `json:"cpu_scale"`         // busy time to CPU time (1: no core contention)
+	CoresUsed        float64                `json:"cores_used"`        // mean CPU time per second of the run
 	Stages           []monitor.StageProfile `json:"stages"`
 	Ops              []profileOp            `json:"ops,omitempty"`
 	Bottleneck       string                 `json:"bottleneck"`
@@ -198,6 +199,9 @@ func analyse(j *job.Job, sum *job.Summary, r *pipeline.Run, timeline []monitor.S
 		CPUPerSample: a.CPUPerItem, CPUScale: a.CPUScale, Stages: a.Stages, Bottleneck: a.Bottleneck,
 		Workers: map[string]int{}, SuggestedWorkers: a.Split.Workers, PredictedPerS: a.Split.ItemsPerS,
 		PredictedLimit: a.Split.Bottleneck, Timeline: timeline, Skipped: sum.Skipped}
+	if sum.Seconds > 0 {
+		rep.CoresUsed = cpu.Seconds() / sum.Seconds
+	}
 	augWorkers := 0
 	for _, s := range snaps {
 		rep.Workers[s.Name] = s.Workers
@@ -239,7 +243,7 @@ func printProfile(w io.Writer, rep profileReport) {
 	if rep.Isolated != "" {
 		what = "samples/s through " + rep.Isolated + " alone"
 	}
-	fmt.Fprintf(w, "\nthroughput: %.0f %s over %.1fs; %.2f ms of CPU a sample", rep.SamplesPerS, what, rep.Seconds, rep.CPUPerSample)
+	fmt.Fprintf(w, "\nthroughput: %.0f %s over %.1fs; %.2f ms of CPU a sample, %.2f cores used", rep.SamplesPerS, what, rep.Seconds, rep.CPUPerSample, rep.CoresUsed)
 	if rep.CPUScale < 1 {
 		fmt.Fprintf(w, " (workers outnumbered the cores: busy times scaled by %.2f to CPU time)", rep.CPUScale)
 	}

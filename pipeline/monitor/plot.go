@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -36,6 +37,7 @@ func Plot(path string, samples []Sample) error {
 		}
 	}
 	rate.Y.Min, rate.Y.Max = 0, max(1, 1.6*peak)
+	rate.Y.Tick.Marker = plainTicks{}
 	last := samples[len(samples)-1].Stages
 	for i, st := range samples[0].Stages {
 		r := make(plotter.XYs, len(samples))
@@ -80,6 +82,19 @@ func Plot(path string, samples []Sample) error {
 	rate.Draw(canvases[0][0])
 	occ.Draw(canvases[1][0])
 	return savePNG(path, img)
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros ("250", not "250.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 var palette = []color.Color{
