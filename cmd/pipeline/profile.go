@@ -129,26 +129,27 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	}
 	var sum *job.Summary
 	var runErr error
-	var cpu time.Duration
-	if *stage != "" {
-		// The cache is filled before OnStart: its decoding is not part of the CPU time.
-		var cpu0 time.Duration
-		inner := opt.OnStart
-		opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) { cpu0 = monitor.ProcessCPU(); inner(r, b) }
-		sum, runErr = j.RunIsolated(ctx, *stage, *cache, opt)
-		cpu = monitor.ProcessCPU() - cpu0
-	} else {
-		cpu0 := monitor.ProcessCPU()
-		sum, runErr = j.Run(ctx, opt)
-		cpu = monitor.ProcessCPU() - cpu0
+	// CPU time and the wait for a core count from OnStart: filling --stage's cache is not
+	// part of the run.
+	var cpu0, wait0 time.Duration
+	inner := opt.OnStart
+	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
+		cpu0, wait0 = monitor.ProcessCPU(), monitor.CoreWait()
+		inner(r, b)
 	}
+	if *stage != "" {
+		sum, runErr = j.RunIsolated(ctx, *stage, *cache, opt)
+	} else {
+		sum, runErr = j.Run(ctx, opt)
+	}
+	cpu, wait := monitor.ProcessCPU()-cpu0, monitor.CoreWait()-wait0
 	if mon != nil {
 		mon.Stop()
 	}
 	if runErr != nil {
 		return runErr
 	}
-	rep := analyse(j, sum, run, mon.Samples(), cpu, *cores)
+	rep := analyse(j, sum, run, mon.Samples(), cpu, wait, *cores)
 	rep.Config, rep.Isolated = pos[0], *stage
 	if *plotFile != "" {
 		if err := monitor.Plot(*plotFile, rep.Timeline); err != nil {
@@ -188,13 +189,13 @@ func startTrace(path string) (stop func(), err error) {
 
 // analyse turns a profile run into per-stage and per-op figures, the bottleneck and a
 // suggested worker split.
-func analyse(j *job.Job, sum *job.Summary, r *pipeline.Run, timeline []monitor.Sample, cpu time.Duration, cores int) profileReport {
+func analyse(j *job.Job, sum *job.Summary, r *pipeline.Run, timeline []monitor.Sample, cpu, coreWait time.Duration, cores int) profileReport {
 	var snaps []pipeline.Snapshot
 	for _, st := range r.Stages() {
 		snaps = append(snaps, st.Snapshot())
 	}
 	elapsed := time.Duration(sum.Seconds * float64(time.Second))
-	a := monitor.Analyse(monitor.RunTotals{Stages: snaps, Elapsed: elapsed, CPU: cpu, Samples: sum.Emitted, Cores: cores}, timeline)
+	a := monitor.Analyse(monitor.RunTotals{Stages: snaps, Elapsed: elapsed, CPU: cpu, CoreWait: coreWait, Samples: sum.Emitted, Cores: cores}, timeline)
 	rep := profileReport{Seconds: sum.Seconds, Cores: cores, Samples: sum.Emitted, SamplesPerS: sum.SamplesPerS,
 		CPUPerSample: a.CPUPerItem, CPUScale: a.CPUScale, Stages: a.Stages, Bottleneck: a.Bottleneck,
 		Workers: map[string]int{}, SuggestedWorkers: a.Split.Workers, PredictedPerS: a.Split.ItemsPerS,
@@ -245,7 +246,11 @@ func printProfile(w io.Writer, rep profileReport) {
 	}
 	fmt.Fprintf(w, "\nthroughput: %.0f %s over %.1fs; %.2f ms of CPU a sample, %.2f cores used", rep.SamplesPerS, what, rep.Seconds, rep.CPUPerSample, rep.CoresUsed)
 	if rep.CPUScale < 1 {
-		fmt.Fprintf(w, " (workers outnumbered the cores: busy times scaled by %.2f to CPU time)", rep.CPUScale)
+		fmt.Fprintf(w, "; busy times scaled by %.2f to take out the wait for a core", rep.CPUScale)
+	}
+	if rep.CoresUsed < 0.75*float64(rep.Cores) && rep.PredictedLimit == "cpu" {
+		fmt.Fprintf(w, "\nnote: the run used %.2f of %d cores; if the machine is busy with other work, the prediction (all %d cores free) will not be reached",
+			rep.CoresUsed, rep.Cores, rep.Cores)
 	}
 	fmt.Fprintf(w, "\nbottleneck: %s\n", rep.Bottleneck)
 	fmt.Fprintf(w, "suggested workers for %d cores: %s (now %s); predicted %.0f samples/s, then limited by %s\n",

@@ -1,6 +1,10 @@
 package monitor
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,8 +17,11 @@ type RunTotals struct {
 	Stages  []pipeline.Snapshot
 	Elapsed time.Duration
 	CPU     time.Duration // user + system time of the whole process over the run
-	Samples int64         // samples that came out of the pipeline (a batch stage's item is a batch)
-	Cores   int           // cores the pipeline may use (GOMAXPROCS)
+	// CoreWait is the time the process's threads spent ready to run but waiting for a core
+	// (the machine busy with other work), over the run; 0 where unknown.
+	CoreWait time.Duration
+	Samples  int64 // samples that came out of the pipeline (a batch stage's item is a batch)
+	Cores    int   // cores the pipeline may use (GOMAXPROCS)
 }
 
 // StageProfile is one stage over a whole run.
@@ -46,11 +53,13 @@ type Analysis struct {
 // Analyse turns a run's totals (and its sampled timeline, for queue occupancy) into per-stage
 // fractions and costs, names the bottleneck and suggests a worker split for t.Cores cores.
 //
-// Busy time is wall time. When the stages were busy for longer than the cores could run them,
-// part of it was spent waiting for a core: then every stage's busy time is scaled down by the
-// same factor so that together they add up to the CPU time used. Otherwise busy time is taken
-// as it is, so that a stage that waits on something else than a core (a disk, a device) keeps
-// its real cost. The machine-wide limit uses the measured CPU time per sample.
+// Busy time is wall time, and part of it may have been spent waiting for a core rather than
+// working. When the stages were busy for longer than the cores could run them (more workers
+// than cores), every stage's busy time is scaled down by the same factor so that together
+// they add up to the CPU time used. Otherwise the time the threads waited for a core while
+// the machine ran other work (t.CoreWait) is taken out, again in proportion. What is left
+// keeps the time a stage waits on something else than a core (a disk, a device): its real
+// cost. The machine-wide limit uses the measured CPU time per sample.
 func Analyse(t RunTotals, timeline []Sample) Analysis {
 	a := Analysis{CPUScale: 1}
 	secs := t.Elapsed.Seconds()
@@ -59,8 +68,14 @@ func Analyse(t RunTotals, timeline []Sample) Analysis {
 	for _, s := range t.Stages {
 		busy += s.Busy
 	}
-	if avail := time.Duration(cores) * t.Elapsed; busy > avail && t.CPU > 0 && t.CPU < busy {
+	switch avail := time.Duration(cores) * t.Elapsed; {
+	case busy <= 0:
+	case busy > avail && t.CPU > 0 && t.CPU < busy:
 		a.CPUScale = float64(t.CPU) / float64(busy)
+	case t.CoreWait > 0:
+		// Never below what the CPU time alone would give.
+		working := max(busy-t.CoreWait, min(t.CPU, busy))
+		a.CPUScale = float64(working) / float64(busy)
 	}
 	if t.Samples > 0 {
 		a.CPUPerItem = t.CPU.Seconds() * 1e3 / float64(t.Samples)
@@ -114,6 +129,29 @@ func queueMeans(timeline []Sample) map[string]float64 {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// CoreWait is the time this process's threads have spent waiting for a core so far, from
+// Linux's per-thread scheduler statistics; 0 elsewhere.
+func CoreWait() time.Duration {
+	tasks, err := filepath.Glob("/proc/self/task/*/schedstat")
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, path := range tasks {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // the thread ended
+		}
+		// "<ns on a core> <ns waiting for one> <time slices>"
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
+}
 
 // ProcessCPU is the CPU time this process has used so far, user and system.
 func ProcessCPU() time.Duration {

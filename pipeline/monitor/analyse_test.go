@@ -3,6 +3,7 @@ package monitor
 import (
 	"context"
 	"io"
+	"math"
 	"testing"
 	"time"
 
@@ -34,11 +35,11 @@ func sleepPipeline(t *testing.T, n, decodeWorkers, augmentWorkers int, decodeCos
 	aug := r.Stage("augment", augmentWorkers, 8, dec, sleep(augmentCost))
 	var samples int64
 	r.Consume("batch", aug, func(ctx context.Context, it *pipeline.Item) error { samples++; return nil }, nil)
-	cpu0, start := ProcessCPU(), time.Now()
+	cpu0, wait0, start := ProcessCPU(), CoreWait(), time.Now()
 	if err := r.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	tot := RunTotals{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0, Samples: samples, Cores: 2}
+	tot := RunTotals{Elapsed: time.Since(start), CPU: ProcessCPU() - cpu0, CoreWait: CoreWait() - wait0, Samples: samples, Cores: 2}
 	for _, s := range r.Stages() {
 		tot.Stages = append(tot.Stages, s.Snapshot())
 	}
@@ -55,11 +56,8 @@ func TestAnalyseFindsTheSlowStageAndItsSplitIsFaster(t *testing.T) {
 	if a.Bottleneck != "augment" {
 		t.Fatalf("bottleneck %q, want augment; stages %+v", a.Bottleneck, a.Stages)
 	}
-	if a.CPUScale != 1 {
-		t.Fatalf("sleeping stages do not contend for cores, yet busy time was scaled by %.2f", a.CPUScale)
-	}
 	dec, aug := a.Split.Workers["decode"], a.Split.Workers["augment"]
-	if aug <= dec || aug < 4 || a.Split.Workers["read"] != 1 {
+	if aug < 2*dec || aug < 4 || a.Split.Workers["read"] != 1 {
 		t.Fatalf("suggested %v: augment should get most workers", a.Split.Workers)
 	}
 	after := sleepPipeline(t, n, dec, aug, decodeCost, augmentCost)
@@ -89,5 +87,24 @@ func TestAnalyseScalesBusyTimeWhenWorkersOutnumberCores(t *testing.T) {
 	// 2 cores at 10 ms a sample: 200/s, which takes one worker per stage.
 	if a.Split.ItemsPerS != 200 || a.Split.Workers["decode"] != 1 || a.Split.Workers["augment"] != 1 || a.Split.Bottleneck != "cpu" {
 		t.Fatalf("split %+v", a.Split)
+	}
+}
+
+func TestAnalyseTakesOutTheWaitForACore(t *testing.T) {
+	// One worker per stage on two cores, busy 1.5s in a second, of which the threads waited
+	// 0.75s for a core (other work on the machine): the stages cost half their busy time.
+	tot := RunTotals{Elapsed: time.Second, CPU: 700 * time.Millisecond, CoreWait: 750 * time.Millisecond, Samples: 100, Cores: 2,
+		Stages: []pipeline.Snapshot{
+			{Name: "decode", Workers: 1, Parallel: true, Out: 100, Busy: 500 * time.Millisecond},
+			{Name: "augment", Workers: 1, Parallel: true, Out: 100, Busy: time.Second},
+		}}
+	a := Analyse(tot, nil)
+	if a.CPUScale != 0.5 || a.Stages[1].CPUPerItem != 5 || a.Bottleneck != "augment" {
+		t.Fatalf("scale %.2f, augment %.2f ms/item, bottleneck %s; want 0.5, 5, augment", a.CPUScale, a.Stages[1].CPUPerItem, a.Bottleneck)
+	}
+	// More waiting than busy time must not make the costs smaller than the CPU time used.
+	tot.CoreWait = 10 * time.Second
+	if a := Analyse(tot, nil); math.Abs(a.CPUScale-0.7/1.5) > 1e-9 {
+		t.Fatalf("scale %.3f, want CPU/busy = %.3f", a.CPUScale, 0.7/1.5)
 	}
 }
