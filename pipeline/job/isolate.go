@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"pipeline/pipeline"
 	"pipeline/stages/decode"
@@ -173,32 +172,4 @@ func (s *replaySource) Next(ctx context.Context) (*pipeline.Item, error) {
 	copy(buf, c.image.Pix)
 	it.Image = pipeline.Image{Width: c.image.Width, Height: c.image.Height, Pix: buf}
 	return it, nil
-}
-
-// waitForEnd waits for r to end, stopping its source gracefully when opt.Stop fires or
-// opt.Duration has passed; it returns why it stopped early ("signal", "limit" or "") and the
-// time the run took.
-func waitForEnd(r *pipeline.Run, opt Options) (string, time.Duration, error) {
-	var timer <-chan time.Time
-	if opt.Duration > 0 {
-		t := time.NewTimer(opt.Duration)
-		defer t.Stop()
-		timer = t.C
-	}
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- r.Wait() }()
-	stop, stopped := opt.Stop, ""
-	for {
-		select {
-		case err := <-done:
-			return stopped, time.Since(start), err
-		case <-stop:
-			stopped, stop = "signal", nil
-			r.StopSource()
-		case <-timer:
-			stopped, timer = "limit", nil
-			r.StopSource()
-		}
-	}
 }
