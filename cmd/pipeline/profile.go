@@ -113,9 +113,13 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 		}
 		defer stopTrace()
 	}
+	// CPU time and the wait for a core count from OnStart: filling --stage's cache is not
+	// part of the run.
 	var mon *monitor.Monitor
 	var run *pipeline.Run
+	var cpu0, wait0 time.Duration
 	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
+		cpu0, wait0 = monitor.ProcessCPU(), monitor.CoreWait()
 		run = r
 		mon = monitor.Start(ctx, r, b, *interval, nil)
 	}
@@ -129,14 +133,6 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	}
 	var sum *job.Summary
 	var runErr error
-	// CPU time and the wait for a core count from OnStart: filling --stage's cache is not
-	// part of the run.
-	var cpu0, wait0 time.Duration
-	inner := opt.OnStart
-	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
-		cpu0, wait0 = monitor.ProcessCPU(), monitor.CoreWait()
-		inner(r, b)
-	}
 	if *stage != "" {
 		sum, runErr = j.RunIsolated(ctx, *stage, *cache, opt)
 	} else {

@@ -45,7 +45,7 @@ type StageProfile struct {
 type Analysis struct {
 	Stages     []StageProfile
 	Bottleneck string  // the busiest stage
-	CPUScale   float64 // busy time to CPU time: 1 unless the workers outnumbered the cores
+	CPUScale   float64 // busy time to working time: below 1 when stages waited for a core
 	CPUPerItem float64 // process CPU time per sample, in ms
 	Split      Split   // suggested workers and predicted samples/s
 }
