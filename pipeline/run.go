@@ -7,7 +7,6 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -45,6 +44,8 @@ type Run struct {
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed by StopSource
+
+	untimed bool // set by DisableTiming
 }
 
 // NewRun starts an empty run under ctx.
@@ -55,6 +56,11 @@ func NewRun(ctx context.Context, policy OnError) *Run {
 	}
 	return &Run{ctx: gctx, group: g, policy: policy, stop: make(chan struct{})}
 }
+
+// DisableTiming turns off the clock reads behind the busy, starved and blocked times and the
+// latency histograms of the stages started after it (item counts are kept). It exists to
+// measure what the timing costs; profiles and progress lines need it on.
+func (r *Run) DisableTiming() { r.untimed = true }
 
 // StopSource makes the sources stop reading as if their data had ended: the items already in
 // flight still go through every stage and reach the sink. This is the graceful stop.
@@ -92,7 +98,7 @@ func (r *Run) newStats(name string, workers int, out chan *Item) *StageStats {
 // Track registers the counters of a stage the caller runs itself (with Go), so that it is
 // reported like the others. queueLen may be nil.
 func (r *Run) Track(name string, workers int, queueLen func() int, queueCap int) *StageStats {
-	s := &StageStats{Name: name, Workers: workers, queueLen: queueLen, queueCap: queueCap}
+	s := &StageStats{Name: name, Workers: workers, queueLen: queueLen, queueCap: queueCap, untimed: r.untimed}
 	r.mu.Lock()
 	r.stages = append(r.stages, s)
 	r.mu.Unlock()
@@ -119,10 +125,9 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 			if err := window.take(r.ctx, st); err != nil {
 				return err
 			}
-			t0 := time.Now()
+			t0 := st.clock()
 			it, err := src.Next(r.ctx)
-			t1 := time.Now()
-			st.BusyNs.Add(int64(t1.Sub(t0)))
+			d := st.addSince(&st.BusyNs, t0)
 			switch {
 			case err == io.EOF:
 				return nil
@@ -146,7 +151,7 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 					return fmt.Errorf("%s: %w", name, err)
 				}
 			}
-			st.Latency.Observe(t1.Sub(t0))
+			st.observe(d)
 			st.Out.Add(1)
 			it.Seq = seq
 			seq++
@@ -166,6 +171,7 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 	}
 	out := make(chan *Item, queue)
 	st := r.newStats(name, workers, out)
+	st.Parallel = true
 	var wg sync.WaitGroup
 	wg.Add(workers)
 	for w := 0; w < workers; w++ {
@@ -214,14 +220,13 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 				return err
 			}
 			st.In.Add(1)
-			t0 := time.Now()
+			t0 := st.clock()
 			err = protect(name, it, func() error { return fn(r.ctx, it) })
-			d := time.Since(t0)
-			st.BusyNs.Add(int64(d))
+			d := st.addSince(&st.BusyNs, t0)
 			if err != nil {
 				return err
 			}
-			st.Latency.Observe(d)
+			st.observe(d)
 			st.Out.Add(1)
 		}
 	})
@@ -230,11 +235,9 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 // apply runs fn on it, applying the error policy.
 func (r *Run) apply(name string, st *StageStats, fn StageFunc, it *Item) error {
 	st.In.Add(1)
-	t0 := time.Now()
+	t0 := st.clock()
 	err := protect(name, it, func() error { return fn(r.ctx, it) })
-	d := time.Since(t0)
-	st.BusyNs.Add(int64(d))
-	st.Latency.Observe(d)
+	st.observe(st.addSince(&st.BusyNs, t0))
 	if err == nil {
 		st.Out.Add(1)
 		return nil
@@ -280,10 +283,10 @@ func receive(ctx context.Context, in <-chan *Item, st *StageStats) (*Item, bool,
 		return it, ok, nil
 	default:
 	}
-	t0 := time.Now()
+	t0 := st.clock()
 	select {
 	case it, ok := <-in:
-		st.StarvedNs.Add(int64(time.Since(t0)))
+		st.addSince(&st.StarvedNs, t0)
 		return it, ok, nil
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
@@ -296,10 +299,10 @@ func send(ctx context.Context, out chan<- *Item, it *Item, st *StageStats) error
 		return nil
 	default:
 	}
-	t0 := time.Now()
+	t0 := st.clock()
 	select {
 	case out <- it:
-		st.BlockedNs.Add(int64(time.Since(t0)))
+		st.addSince(&st.BlockedNs, t0)
 		return nil
 	case <-ctx.Done():
 		it.Release()
@@ -330,10 +333,10 @@ func (w *Window) take(ctx context.Context, st *StageStats) error {
 		return nil
 	default:
 	}
-	t0 := time.Now()
+	t0 := st.clock()
 	select {
 	case w.slots <- struct{}{}:
-		st.BlockedNs.Add(int64(time.Since(t0)))
+		st.addSince(&st.BlockedNs, t0)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -165,3 +165,28 @@ func TestHistogramQuantile(t *testing.T) {
 		t.Fatalf("p99 %v", p99)
 	}
 }
+
+func TestDisableTimingKeepsCounts(t *testing.T) {
+	for _, timed := range []bool{true, false} {
+		r := NewRun(context.Background(), Skip)
+		if !timed {
+			r.DisableTiming()
+		}
+		src := r.Source("read", &countSource{n: 20}, 2, nil)
+		mid := r.Stage("work", 2, 2, src, func(ctx context.Context, it *Item) error {
+			time.Sleep(100 * time.Microsecond)
+			return nil
+		})
+		r.Consume("sink", mid, func(ctx context.Context, it *Item) error { return nil }, nil)
+		if err := r.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		work := r.Stages()[1].Snapshot()
+		if work.Out != 20 || !work.Parallel || r.Stages()[0].Parallel {
+			t.Fatalf("timed %v: counts %+v", timed, work)
+		}
+		if gotTime := work.Busy > 0 && work.LatencyP50 > 0; gotTime != timed {
+			t.Fatalf("timed %v: busy %v, p50 %v", timed, work.Busy, work.LatencyP50)
+		}
+	}
+}

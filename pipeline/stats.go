@@ -10,8 +10,9 @@ import (
 // StageStats are the counters the runtime keeps for every stage. All fields are safe to read
 // while the run goes on; the profiler samples them.
 type StageStats struct {
-	Name    string
-	Workers int
+	Name     string
+	Workers  int
+	Parallel bool // a Stage, whose worker count can be changed (the others are serial)
 
 	In, Out, Skipped atomic.Int64
 	// Time summed over workers, in nanoseconds: running the stage function (busy), waiting for
@@ -22,6 +23,31 @@ type StageStats struct {
 
 	queueLen func() int // items waiting in the stage's output queue
 	queueCap int
+	untimed  bool // Run.DisableTiming: no clock reads
+}
+
+// clock reads the time, unless timing is off.
+func (s *StageStats) clock() time.Time {
+	if s.untimed {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// addSince adds the time since t0 to the counter c and returns it (0 when timing is off).
+func (s *StageStats) addSince(c *atomic.Int64, t0 time.Time) time.Duration {
+	if s.untimed {
+		return 0
+	}
+	d := time.Since(t0)
+	c.Add(int64(d))
+	return d
+}
+
+func (s *StageStats) observe(d time.Duration) {
+	if !s.untimed {
+		s.Latency.Observe(d)
+	}
 }
 
 // Queue reports how many items wait in the stage's output queue and its capacity.
@@ -36,6 +62,7 @@ func (s *StageStats) Queue() (n, capacity int) {
 type Snapshot struct {
 	Name                   string
 	Workers                int
+	Parallel               bool
 	In, Out, Skipped       int64
 	Busy, Starved, Blocked time.Duration
 	QueueLen, QueueCap     int
@@ -46,7 +73,7 @@ type Snapshot struct {
 func (s *StageStats) Snapshot() Snapshot {
 	n, c := s.Queue()
 	return Snapshot{
-		Name: s.Name, Workers: s.Workers,
+		Name: s.Name, Workers: s.Workers, Parallel: s.Parallel,
 		In: s.In.Load(), Out: s.Out.Load(), Skipped: s.Skipped.Load(),
 		Busy:       time.Duration(s.BusyNs.Load()),
 		Starved:    time.Duration(s.StarvedNs.Load()),

@@ -9,7 +9,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
-	"syscall"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -22,23 +22,31 @@ import (
 
 // profileReport is `pipeline profile --json`.
 type profileReport struct {
-	Seconds          float64             `json:"seconds"`
-	Cores            int                 `json:"cores"`
-	SamplesPerS      float64             `json:"samples_per_s"`
-	Stages           []profileStage      `json:"stages"`
-	Ops              []job.OpReport      `json:"ops,omitempty"`
-	Bottleneck       string              `json:"bottleneck"`
-	SuggestedWorkers map[string]int      `json:"suggested_workers"`
-	PredictedPerS    float64             `json:"predicted_samples_per_s"`
-	PredictedLimit   string              `json:"predicted_limit"`
-	Timeline         []monitor.Sample    `json:"timeline,omitempty"`
-	Skipped          pipeline.SkipReport `json:"skipped"`
+	Config           string                 `json:"config"`
+	Isolated         string                 `json:"isolated,omitempty"` // the stage run alone (--stage)
+	Seconds          float64                `json:"seconds"`
+	Cores            int                    `json:"cores"`
+	Samples          int64                  `json:"samples"`
+	SamplesPerS      float64                `json:"samples_per_s"`
+	CPUPerSample     float64                `json:"cpu_ms_per_sample"` // process CPU time, all stages and the GC
+	CPUScale         float64                `json:"cpu_scale"`         // busy time to CPU time (1: no core contention)
+	CoresUsed        float64                `json:"cores_used"`        // mean CPU time per second of the run
+	Stages           []monitor.StageProfile `json:"stages"`
+	Ops              []profileOp            `json:"ops,omitempty"`
+	Bottleneck       string                 `json:"bottleneck"`
+	Workers          map[string]int         `json:"workers"` // the run's worker counts
+	SuggestedWorkers map[string]int         `json:"suggested_workers"`
+	PredictedPerS    float64                `json:"predicted_samples_per_s"`
+	PredictedLimit   string                 `json:"predicted_limit"`
+	Timeline         []monitor.Sample       `json:"timeline,omitempty"`
+	Skipped          pipeline.SkipReport    `json:"skipped"`
 }
 
-type profileStage struct {
-	job.StageReport
-	Queue      float64 `json:"queue"`           // mean output-queue occupancy, 0..1
-	CPUPerItem float64 `json:"cpu_ms_per_item"` // CPU time an item costs this stage
+// profileOp is one augmentation op: its calls and its share of the augment workers' time.
+type profileOp struct {
+	job.OpReport
+	Busy       float64 `json:"busy"`            // fraction of the augment workers' time
+	CPUPerItem float64 `json:"cpu_ms_per_item"` // per sample, scaled like the stages
 }
 
 func cmdProfile(args []string, stdout, stderr io.Writer) error {
@@ -49,12 +57,15 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 30*time.Second, "how long to run")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of tables")
 	sinkMode := fs.String("sink", "null", "null: measure the input pipeline alone; config: use the configured sink")
+	stage := fs.String("stage", "", "run one stage alone (decode or augment), fed from memory with the first --cache samples")
+	cache := fs.Int("cache", job.DefaultIsolateCache, "samples kept in memory for --stage")
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile to this file")
 	traceFile := fs.String("trace", "", "write a Go execution trace to this file")
 	plotFile := fs.String("plot", "", "draw throughput and queue occupancy per stage over time to this PNG")
-	cores := fs.Int("cores", runtime.NumCPU(), "cores to size the suggested worker split for")
+	interval := fs.Duration("interval", 250*time.Millisecond, "sampling interval of the timeline (--plot, --json)")
+	cores := fs.Int("cores", runtime.GOMAXPROCS(0), "cores to size the suggested worker split for")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: pipeline profile FILE.yaml [--duration 30s] [--json] [--sink null|config] [flags]")
+		fmt.Fprintln(stderr, "usage: pipeline profile FILE.yaml [--duration 30s] [--json] [--sink null|config] [--stage decode|augment] [flags]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseArgs(fs, args)
@@ -66,6 +77,12 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	}
 	if *sinkMode != "null" && *sinkMode != "config" {
 		return usagef("--sink must be null or config, not %q", *sinkMode)
+	}
+	if *stage != "" && *stage != job.StageDecode && *stage != job.StageAugment {
+		return usagef("--stage must be %s or %s, not %q", job.StageDecode, job.StageAugment, *stage)
+	}
+	if *duration <= 0 || *interval <= 0 || *cores < 1 {
+		return usagef("--duration, --interval and --cores must be positive")
 	}
 	cfg, err := config.Load(pos[0], sets)
 	if err != nil {
@@ -83,119 +100,126 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	opt.Stop = stop
 	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
+		stopProfile, err := startCPUProfile(*cpuprofile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	if *traceFile != "" {
-		f, err := os.Create(*traceFile)
+		stopTrace, err := startTrace(*traceFile)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return err
-		}
-		defer trace.Stop()
+		defer stopTrace()
 	}
+	// CPU time and the wait for a core count from OnStart: filling --stage's cache is not
+	// part of the run.
 	var mon *monitor.Monitor
+	var run *pipeline.Run
+	var cpu0, wait0 time.Duration
 	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
-		mon = monitor.Start(ctx, r, b, 250*time.Millisecond, nil)
+		cpu0, wait0 = monitor.ProcessCPU(), monitor.CoreWait()
+		run = r
+		mon = monitor.Start(ctx, r, b, *interval, nil)
 	}
 	if !*asJSON {
-		fmt.Fprintf(stderr, "profiling %s for %s (decode %d, augment %d workers, %d cores)...\n",
-			pos[0], *duration, j.Workers.Decode, j.Workers.Augment, runtime.NumCPU())
+		what := "the whole pipeline"
+		if *stage != "" {
+			what = fmt.Sprintf("%s alone, on %d cached samples", *stage, *cache)
+		}
+		fmt.Fprintf(stderr, "profiling %s: %s for %s (decode %d, augment %d workers, GOMAXPROCS %d)...\n",
+			pos[0], what, *duration, j.Workers.Decode, j.Workers.Augment, runtime.GOMAXPROCS(0))
 	}
-	cpu0 := cpuTime()
-	sum, runErr := j.Run(ctx, opt)
-	cpu := cpuTime() - cpu0
+	var sum *job.Summary
+	var runErr error
+	if *stage != "" {
+		sum, runErr = j.RunIsolated(ctx, *stage, *cache, opt)
+	} else {
+		sum, runErr = j.Run(ctx, opt)
+	}
+	cpu, wait := monitor.ProcessCPU()-cpu0, monitor.CoreWait()-wait0
 	if mon != nil {
 		mon.Stop()
-	}
-	if sum == nil {
-		return runErr
 	}
 	if runErr != nil {
 		return runErr
 	}
-	rep := analyse(sum, mon, cpu, *cores)
-	rep.Ops = j.OpReports(sum.Seconds)
+	rep := analyse(j, sum, run, mon.Samples(), cpu, wait, *cores)
+	rep.Config, rep.Isolated = pos[0], *stage
 	if *plotFile != "" {
 		if err := monitor.Plot(*plotFile, rep.Timeline); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		return enc.Encode(rep)
+		return json.NewEncoder(stdout).Encode(rep)
 	}
-	rep.Timeline = nil
-	printProfile(stdout, rep, j.Workers)
+	printProfile(stdout, rep)
 	return nil
 }
 
-// analyse turns a profile run into per-stage costs, the bottleneck and a suggested split.
-func analyse(sum *job.Summary, mon *monitor.Monitor, cpu time.Duration, cores int) profileReport {
-	rep := profileReport{Seconds: sum.Seconds, Cores: cores, SamplesPerS: sum.SamplesPerS, Skipped: sum.Skipped}
-	if mon != nil {
-		rep.Timeline = mon.Samples()
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
 	}
-	// Busy time is wall time; with more workers than cores it includes waiting for a core.
-	// Scale the CPU stages' busy time so that together they add up to the CPU time used.
-	var busyCPU float64
-	for _, s := range sum.Stages {
-		if s.Name != "sink" {
-			busyCPU += s.Busy * sum.Seconds * float64(max(s.Workers, 1))
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("trace %s: %w", path, err)
+	}
+	return func() { trace.Stop(); f.Close() }, nil
+}
+
+// analyse turns a profile run into per-stage and per-op figures, the bottleneck and a
+// suggested worker split.
+func analyse(j *job.Job, sum *job.Summary, r *pipeline.Run, timeline []monitor.Sample, cpu, coreWait time.Duration, cores int) profileReport {
+	var snaps []pipeline.Snapshot
+	for _, st := range r.Stages() {
+		snaps = append(snaps, st.Snapshot())
+	}
+	elapsed := time.Duration(sum.Seconds * float64(time.Second))
+	a := monitor.Analyse(monitor.RunTotals{Stages: snaps, Elapsed: elapsed, CPU: cpu, CoreWait: coreWait, Samples: sum.Emitted, Cores: cores}, timeline)
+	rep := profileReport{Seconds: sum.Seconds, Cores: cores, Samples: sum.Emitted, SamplesPerS: sum.SamplesPerS,
+		CPUPerSample: a.CPUPerItem, CPUScale: a.CPUScale, Stages: a.Stages, Bottleneck: a.Bottleneck,
+		Workers: map[string]int{}, SuggestedWorkers: a.Split.Workers, PredictedPerS: a.Split.ItemsPerS,
+		PredictedLimit: a.Split.Bottleneck, Timeline: timeline, Skipped: sum.Skipped}
+	if sum.Seconds > 0 {
+		rep.CoresUsed = cpu.Seconds() / sum.Seconds
+	}
+	augWorkers := 0
+	for _, s := range snaps {
+		rep.Workers[s.Name] = s.Workers
+		if s.Name == "augment" {
+			augWorkers = s.Workers
 		}
 	}
-	scale := 1.0
-	if busyCPU > cpu.Seconds() && busyCPU > 0 {
-		scale = cpu.Seconds() / busyCPU
-	}
-	var costs []monitor.StageCost
-	for _, s := range sum.Stages {
-		ps := profileStage{StageReport: s}
-		for _, t := range rep.Timeline {
-			for _, ts := range t.Stages {
-				if ts.Name == s.Name {
-					ps.Queue += ts.Queue / float64(len(rep.Timeline))
-				}
+	if augWorkers > 0 && sum.Seconds > 0 {
+		for _, o := range j.OpReports(sum.Seconds) {
+			opTime := o.MsPerCall / 1e3 * float64(o.Calls) // seconds, summed over workers
+			op := profileOp{OpReport: o, Busy: opTime / (sum.Seconds * float64(augWorkers))}
+			if sum.Emitted > 0 {
+				op.CPUPerItem = opTime * 1e3 / float64(sum.Emitted) * a.CPUScale
 			}
+			rep.Ops = append(rep.Ops, op)
 		}
-		perItem := 0.0
-		if s.Out > 0 {
-			perItem = s.Busy * sum.Seconds * float64(max(s.Workers, 1)) / float64(s.Out)
-		}
-		isCPU := s.Name != "sink"
-		if isCPU {
-			perItem *= scale
-		}
-		ps.CPUPerItem = perItem * 1e3
-		rep.Stages = append(rep.Stages, ps)
-		cost := monitor.StageCost{Name: s.Name, Seconds: perItem, CPU: isCPU,
-			Parallel: s.Name == "decode" || s.Name == "augment"}
-		if s.Name == "sink" && s.Out > 0 && sum.Emitted > 0 {
-			cost.Seconds = perItem * float64(s.Out) / float64(sum.Emitted) // per sample, not per batch
-		}
-		costs = append(costs, cost)
 	}
-	var samples []monitor.StageSample
-	for _, s := range sum.Stages {
-		samples = append(samples, monitor.StageSample{Name: s.Name, Busy: s.Busy})
-	}
-	rep.Bottleneck = monitor.Bottleneck(samples)
-	split := monitor.Suggest(costs, cores)
-	rep.SuggestedWorkers, rep.PredictedPerS, rep.PredictedLimit = split.Workers, split.ItemsPerS, split.Bottleneck
 	return rep
 }
 
-func printProfile(w io.Writer, rep profileReport, cur job.Workers) {
+func printProfile(w io.Writer, rep profileReport) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "stage\tworkers\titems/s\tbusy\tstarved\tblocked\tqueue\tp50 ms\tp99 ms\tcpu ms/item\t")
 	for _, s := range rep.Stages {
@@ -206,25 +230,46 @@ func printProfile(w io.Writer, rep profileReport, cur job.Workers) {
 	if len(rep.Ops) > 0 {
 		fmt.Fprintln(w)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "augment op\tcalls/s\tms/call\tshare\t")
+		fmt.Fprintln(tw, "augment op\tcalls/s\tbusy\tms/call\tcpu ms/item\tshare\t")
 		for _, o := range rep.Ops {
-			fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t%.0f%%\t\n", o.Name, o.CallsPerS, o.MsPerCall, 100*o.Share)
+			fmt.Fprintf(tw, "%s\t%.0f\t%.0f%%\t%.3f\t%.3f\t%.0f%%\t\n", o.Name, o.CallsPerS, 100*o.Busy, o.MsPerCall, o.CPUPerItem, 100*o.Share)
 		}
 		tw.Flush()
 	}
-	fmt.Fprintf(w, "\nthroughput: %.0f samples/s over %.1fs\n", rep.SamplesPerS, rep.Seconds)
-	fmt.Fprintf(w, "bottleneck: %s\n", rep.Bottleneck)
-	fmt.Fprintf(w, "suggested workers for %d cores: decode %d, augment %d (now decode %d, augment %d); predicted %.0f samples/s, then limited by %s\n",
-		rep.Cores, rep.SuggestedWorkers["decode"], rep.SuggestedWorkers["augment"], cur.Decode, cur.Augment,
+	what := "samples/s"
+	if rep.Isolated != "" {
+		what = "samples/s through " + rep.Isolated + " alone"
+	}
+	fmt.Fprintf(w, "\nthroughput: %.0f %s over %.1fs; %.2f ms of CPU a sample, %.2f cores used", rep.SamplesPerS, what, rep.Seconds, rep.CPUPerSample, rep.CoresUsed)
+	if rep.CPUScale < 1 {
+		fmt.Fprintf(w, "; busy times scaled by %.2f to take out the wait for a core", rep.CPUScale)
+	}
+	if rep.CoresUsed < 0.75*float64(rep.Cores) && rep.PredictedLimit == "cpu" {
+		fmt.Fprintf(w, "\nnote: the run used %.2f of %d cores; if the machine is busy with other work, the prediction (all %d cores free) will not be reached",
+			rep.CoresUsed, rep.Cores, rep.Cores)
+	}
+	fmt.Fprintf(w, "\nbottleneck: %s\n", rep.Bottleneck)
+	fmt.Fprintf(w, "suggested workers for %d cores: %s (now %s); predicted %.0f samples/s, then limited by %s\n",
+		rep.Cores, formatWorkers(rep.Stages, rep.SuggestedWorkers), formatWorkers(rep.Stages, rep.Workers),
 		rep.PredictedPerS, rep.PredictedLimit)
-	fmt.Fprintf(w, "try: --set workers.decode=%d --set workers.augment=%d\n", rep.SuggestedWorkers["decode"], rep.SuggestedWorkers["augment"])
+	var sets []string
+	for _, s := range rep.Stages {
+		if s.Name == job.StageDecode || s.Name == job.StageAugment {
+			sets = append(sets, fmt.Sprintf("--set workers.%s=%d", s.Name, rep.SuggestedWorkers[s.Name]))
+		}
+	}
+	if len(sets) > 0 {
+		fmt.Fprintf(w, "try: %s\n", strings.Join(sets, " "))
+	}
 }
 
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// formatWorkers lists worker counts in flow order: "read 1, decode 6, augment 9, batch 1".
+func formatWorkers(stages []monitor.StageProfile, workers map[string]int) string {
+	var parts []string
+	for _, s := range stages {
+		if n, ok := workers[s.Name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %d", s.Name, n))
+		}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return strings.Join(parts, ", ")
 }

@@ -26,10 +26,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	var sets listFlag
 	fs.Var(&sets, "set", "override a config key: --set source.shards=/data/x-{0..3}.tar (repeatable)")
 	summaryJSON := fs.String("summary-json", "", "write the end-of-run summary as JSON to this file")
-	metrics := fs.String("metrics", "", "append live counters as JSON lines to this file, once a second")
+	metrics := fs.String("metrics", "", "append live counters as JSON lines to this file, every --interval")
 	resume := fs.String("resume", "", "resume from a state file written by --state")
 	state := fs.String("state", "", "keep the pipeline's position in this file, rewritten after every batch the sink accepted")
 	progress := fs.String("progress", "auto", "progress display: auto, bar, log or off")
+	interval := fs.Duration("interval", time.Second, "how often the progress line and --metrics are updated")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pipeline run FILE.yaml [--set key=value ...] [flags]")
 		fs.PrintDefaults()
@@ -40,6 +41,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(pos) != 1 {
 		return usagef("want exactly one config file, got %d arguments", len(pos))
+	}
+	if *interval <= 0 {
+		return usagef("--interval must be positive")
 	}
 	cfg, err := config.Load(pos[0], sets)
 	if err != nil {
@@ -77,7 +81,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	disp := newProgress(stderr, *progress, cfg.Epochs)
 	var mon *monitor.Monitor
 	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
-		mon = monitor.Start(ctx, r, b, time.Second, func(s monitor.Sample) {
+		mon = monitor.Start(ctx, r, b, *interval, func(s monitor.Sample) {
 			disp.update(s)
 			if metricsFile != nil {
 				line, _ := json.Marshal(s)

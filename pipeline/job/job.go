@@ -179,6 +179,9 @@ type Options struct {
 	Start *source.Position
 	// Stop, when it fires, stops the source gracefully: items in flight still reach the sink.
 	Stop <-chan struct{}
+	// NoTiming turns the runtime's per-item timing off (busy, starved and blocked times and
+	// latencies stay zero): only to measure what the timing costs.
+	NoTiming bool
 	// OnStart is called with the live run once every stage is wired (progress, profiling).
 	OnStart func(r *pipeline.Run, b *pipeline.Budget)
 	// OnDelivered is called from the sink's goroutine after each batch the sink accepted,
@@ -216,6 +219,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	defer batcher.Close()
 
 	r := pipeline.NewRun(ctx, pipeline.OnError(j.Config.OnError))
+	if opt.NoTiming {
+		r.DisableTiming()
+	}
 	w := j.Workers
 	window := pipeline.NewWindow(j.Window)
 	var limited pipeline.Source = src
@@ -283,33 +289,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	if opt.OnStart != nil {
 		opt.OnStart(r, budget)
 	}
-	stopped := ""
-	var timer <-chan time.Time
-	if opt.Duration > 0 {
-		t := time.NewTimer(opt.Duration)
-		defer t.Stop()
-		timer = t.C
-	}
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- r.Wait() }()
-	var runErr error
-wait:
-	for {
-		select {
-		case runErr = <-done:
-			break wait
-		case <-opt.Stop:
-			stopped = "signal"
-			r.StopSource()
-			opt.Stop = nil
-		case <-timer:
-			stopped = "limit"
-			r.StopSource()
-			timer = nil
-		}
-	}
-	elapsed := time.Since(start)
+	stopped, elapsed, runErr := waitForEnd(r, opt)
 	if f, ok := snk.(sink.Failer); ok && runErr != nil {
 		f.Fail(runErr)
 	}
@@ -342,6 +322,34 @@ wait:
 		return s, fmt.Errorf("sink: %w", closeErr)
 	}
 	return s, nil
+}
+
+// waitForEnd waits for r to end, stopping its source gracefully when opt.Stop fires or
+// opt.Duration has passed; it returns why it stopped early ("signal", "limit" or "") and the
+// time the run took.
+func waitForEnd(r *pipeline.Run, opt Options) (string, time.Duration, error) {
+	var timer <-chan time.Time
+	if opt.Duration > 0 {
+		t := time.NewTimer(opt.Duration)
+		defer t.Stop()
+		timer = t.C
+	}
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- r.Wait() }()
+	stop, stopped := opt.Stop, ""
+	for {
+		select {
+		case err := <-done:
+			return stopped, time.Since(start), err
+		case <-stop:
+			stopped, stop = "signal", nil
+			r.StopSource()
+		case <-timer:
+			stopped, timer = "limit", nil
+			r.StopSource()
+		}
+	}
 }
 
 // positioned is a batch with the source position right after its last sample.

@@ -16,11 +16,12 @@ type StageSample struct {
 	Name      string  `json:"name"`
 	Workers   int     `json:"workers"`
 	ItemsPerS float64 `json:"items_per_s"`
-	Busy      float64 `json:"busy"`    // fraction of worker time spent working
-	Starved   float64 `json:"starved"` // fraction waiting for input
-	Blocked   float64 `json:"blocked"` // fraction waiting on the next stage
-	Queue     float64 `json:"queue"`   // output queue occupancy, 0..1
-	Total     int64   `json:"total"`   // items out since the start
+	Busy      float64 `json:"busy"`      // fraction of worker time spent working
+	Starved   float64 `json:"starved"`   // fraction waiting for input
+	Blocked   float64 `json:"blocked"`   // fraction waiting on the next stage
+	Queue     float64 `json:"queue"`     // output queue occupancy, 0..1
+	QueueCap  int     `json:"queue_cap"` // 0: the stage has no output queue
+	Total     int64   `json:"total"`     // items out since the start
 }
 
 // Sample is every stage over one interval.
@@ -117,6 +118,7 @@ func Delta(prev, cur []pipeline.Snapshot, dt time.Duration) Sample {
 			ss.Starved = clamp01(float64(c.Starved-p.Starved) / total)
 			ss.Blocked = clamp01(float64(c.Blocked-p.Blocked) / total)
 		}
+		ss.QueueCap = c.QueueCap
 		if c.QueueCap > 0 {
 			ss.Queue = float64(c.QueueLen) / float64(c.QueueCap)
 		}

@@ -11,35 +11,52 @@ import (
 	"pipeline/pipeline"
 )
 
-func TestSuggestBalancesCosts(t *testing.T) {
+func TestSuggestKeepsUpWithTheCores(t *testing.T) {
 	costs := []StageCost{
-		{Name: "read", Seconds: 50e-6, CPU: true},
-		{Name: "decode", Seconds: 1e-3, Parallel: true, CPU: true},
-		{Name: "augment", Seconds: 2e-3, Parallel: true, CPU: true},
-		{Name: "batch", Seconds: 20e-6, CPU: true},
+		{Name: "read", Seconds: 50e-6},
+		{Name: "decode", Seconds: 1e-3, Parallel: true},
+		{Name: "augment", Seconds: 2e-3, Parallel: true},
+		{Name: "batch", Seconds: 20e-6},
 		{Name: "sink", Seconds: 0.1e-3},
 	}
-	s := Suggest(costs, 16)
-	// decode:augment should be about 1:2; 16 cores -> 5 or 6 decode, the rest augment.
-	if d, a := s.Workers["decode"], s.Workers["augment"]; d+a != 16 || d < 5 || d > 6 {
+	// 16 cores at 3.2 ms of CPU an item: 5000 items/s, so decode needs 5 workers and augment 10.
+	s := Suggest(costs, 3.2e-3, 16)
+	if s.Workers["decode"] != 5 || s.Workers["augment"] != 10 || s.Workers["batch"] != 1 {
 		t.Fatalf("split %v", s.Workers)
 	}
-	// All 16 cores busy: 16 / 3.07ms per item.
-	want := 16 / (50e-6 + 1e-3 + 2e-3 + 20e-6)
-	if math.Abs(s.ItemsPerS-want)/want > 0.15 {
-		t.Fatalf("predicted %.0f items/s, want about %.0f", s.ItemsPerS, want)
+	if math.Abs(s.ItemsPerS-5000) > 1e-6 || s.Bottleneck != "cpu" {
+		t.Fatalf("predicted %.0f items/s limited by %s, want 5000 by cpu", s.ItemsPerS, s.Bottleneck)
+	}
+	// Two cores: augment needs more workers than there are cores, so that decode's core
+	// time is not lost while one augment worker waits.
+	s = Suggest(costs, 3.2e-3, 2)
+	if s.Workers["decode"] != 1 || s.Workers["augment"] != 2 {
+		t.Fatalf("2 cores: split %v", s.Workers)
 	}
 }
 
 func TestSuggestSerialBottleneck(t *testing.T) {
 	costs := []StageCost{
-		{Name: "decode", Seconds: 1e-3, Parallel: true, CPU: true},
-		{Name: "augment", Seconds: 1e-3, Parallel: true, CPU: true},
+		{Name: "decode", Seconds: 1e-3, Parallel: true},
+		{Name: "augment", Seconds: 1e-3, Parallel: true},
 		{Name: "sink", Seconds: 1e-2}, // a slow GPU step: 100 items/s at most
 	}
-	s := Suggest(costs, 8)
-	if s.Bottleneck != "sink" || math.Abs(s.ItemsPerS-100) > 1e-6 {
-		t.Fatalf("want the sink to limit at 100/s, got %+v", s)
+	s := Suggest(costs, 2e-3, 8)
+	if s.Bottleneck != "sink" || math.Abs(s.ItemsPerS-100) > 1e-6 || s.Workers["decode"] != 1 || s.Workers["augment"] != 1 {
+		t.Fatalf("want the sink to limit at 100/s with one worker each, got %+v", s)
+	}
+}
+
+func TestSuggestBalancesWaitingStages(t *testing.T) {
+	// Stages that sleep cost no CPU: they would take any number of workers, so the cap is
+	// shared out (8 for 2 cores) to balance their costs.
+	costs := []StageCost{
+		{Name: "decode", Seconds: 1e-3, Parallel: true},
+		{Name: "augment", Seconds: 3.5e-3, Parallel: true},
+	}
+	s := Suggest(costs, 1e-5, 2)
+	if s.Workers["decode"] != 2 || s.Workers["augment"] != 6 || s.Bottleneck != "augment" || math.Abs(s.ItemsPerS-6/3.5e-3) > 1e-6 {
+		t.Fatalf("split %+v, want decode 2, augment 6, 1714/s limited by augment", s)
 	}
 }
 
@@ -63,8 +80,8 @@ func TestPlotWritesPNG(t *testing.T) {
 	var samples []Sample
 	for i := 0; i < 20; i++ {
 		samples = append(samples, Sample{At: float64(i) / 4, Stages: []StageSample{
-			{Name: "decode", ItemsPerS: 100 + float64(i), Queue: 0.5},
-			{Name: "augment", ItemsPerS: 90, Queue: float64(i%5) / 5},
+			{Name: "decode", ItemsPerS: 100 + float64(i), Queue: 0.5, QueueCap: 4},
+			{Name: "augment", ItemsPerS: 90, Queue: float64(i%5) / 5, QueueCap: 4},
 		}})
 	}
 	path := filepath.Join(t.TempDir(), "p.png")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -26,7 +27,18 @@ func Plot(path string, samples []Sample) error {
 	occ.Title.Text = "output queue occupancy"
 	occ.X.Label.Text = "seconds"
 	occ.Y.Label.Text = "fraction full"
-	occ.Y.Min, occ.Y.Max = 0, 1.05
+	// Headroom above the data keeps the legend, top right, off the lines.
+	occ.Y.Min, occ.Y.Max = 0, 1.6
+	occ.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "0"}, {Value: 0.5, Label: "0.5"}, {Value: 1, Label: "1"}})
+	peak := 0.0
+	for _, s := range samples {
+		for _, st := range s.Stages {
+			peak = max(peak, st.ItemsPerS)
+		}
+	}
+	rate.Y.Min, rate.Y.Max = 0, max(1, 1.6*peak)
+	rate.Y.Tick.Marker = plainTicks{}
+	last := samples[len(samples)-1].Stages
 	for i, st := range samples[0].Stages {
 		r := make(plotter.XYs, len(samples))
 		q := make(plotter.XYs, len(samples))
@@ -36,11 +48,20 @@ func Plot(path string, samples []Sample) error {
 				q[k] = plotter.XY{X: s.At, Y: s.Stages[i].Queue}
 			}
 		}
+		name := st.Name
+		// A stage that passed far fewer items than the first one counts batches, not samples.
+		if i > 0 && i < len(last) && last[i].Total < last[0].Total/2 {
+			name += " (batches)"
+		}
 		c := palette[i%len(palette)]
-		for _, pair := range []struct {
+		panels := []struct {
 			p   *plot.Plot
 			xys plotter.XYs
-		}{{rate, r}, {occ, q}} {
+		}{{rate, r}, {occ, q}}
+		if st.QueueCap == 0 {
+			panels = panels[:1] // no output queue to show
+		}
+		for _, pair := range panels {
 			l, err := plotter.NewLine(pair.xys)
 			if err != nil {
 				return err
@@ -48,7 +69,7 @@ func Plot(path string, samples []Sample) error {
 			l.Color = c
 			l.Width = vg.Points(1.5)
 			pair.p.Add(l)
-			pair.p.Legend.Add(st.Name, l)
+			pair.p.Legend.Add(name, l)
 		}
 	}
 	rate.Legend.Top = true
@@ -61,6 +82,19 @@ func Plot(path string, samples []Sample) error {
 	rate.Draw(canvases[0][0])
 	occ.Draw(canvases[1][0])
 	return savePNG(path, img)
+}
+
+// plainTicks are gonum's default ticks labelled without trailing zeros ("250", not "250.00").
+type plainTicks struct{}
+
+func (plainTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 var palette = []color.Color{

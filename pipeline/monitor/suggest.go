@@ -5,75 +5,92 @@ import "math"
 // StageCost is what one item costs a stage, measured over a profile run.
 type StageCost struct {
 	Name     string
-	Seconds  float64 // worker time per item (CPU time for CPU-bound stages)
+	Seconds  float64 // worker time per item: what one worker spends on one item
 	Parallel bool    // the stage can run on several workers
-	CPU      bool    // the stage's time is spent on this machine's cores (not a GPU)
 }
 
-// Split is a worker count per parallel stage and the throughput it should give.
+// Split is a worker count per stage and the throughput it should give.
 type Split struct {
-	Workers    map[string]int
+	Workers    map[string]int // every stage; serial stages have 1
 	ItemsPerS  float64
-	Bottleneck string // the stage that limits the predicted throughput ("cpu" if all cores are busy)
+	Bottleneck string // the stage that limits the predicted throughput, or "cpu" when all cores are busy
 }
 
-// Suggest finds the worker counts for the parallel stages that maximise throughput on cores
-// CPU cores. A stage with w workers and a cost of c seconds an item passes at most w/c items a
-// second; a serial stage 1/c; and all CPU stages together cannot use more than the cores.
-func Suggest(costs []StageCost, cores int) Split {
+// MaxWorkersPerCore bounds the goroutines Suggest hands out: a stage that mostly waits (a
+// disk, a sleep) could use many, but each worker holds items in flight and so memory.
+const MaxWorkersPerCore = 4
+
+// Suggest sizes the parallel stages for cores CPU cores, given each stage's cost per item and
+// the CPU time a whole item costs the process (cpuPerItem, measured: it includes the garbage
+// collector and excludes time spent waiting). The machine passes at most cores/cpuPerItem items
+// a second and a serial stage 1/Seconds; each parallel stage then gets just enough workers to
+// keep up with that rate (w workers pass w/Seconds items a second). Workers may outnumber the
+// cores: a worker that waits for a core costs nothing, one that is missing loses throughput.
+// When more than MaxWorkersPerCore*cores workers would be needed, that many are shared out to
+// balance the stages.
+func Suggest(costs []StageCost, cpuPerItem float64, cores int) Split {
+	cores = max(cores, 1)
+	rate, limit := math.Inf(1), ""
+	if cpuPerItem > 0 {
+		rate, limit = float64(cores)/cpuPerItem, "cpu"
+	}
+	workers := map[string]int{}
 	var parallel []StageCost
-	serialCap, serialName := math.Inf(1), ""
-	cpuPerItem := 0.0
 	for _, c := range costs {
-		if c.CPU {
-			cpuPerItem += c.Seconds
-		}
 		if c.Parallel {
 			parallel = append(parallel, c)
 			continue
 		}
-		if c.Seconds > 0 && 1/c.Seconds < serialCap {
-			serialCap, serialName = 1/c.Seconds, c.Name
+		workers[c.Name] = 1
+		if c.Seconds > 0 && 1/c.Seconds < rate {
+			rate, limit = 1/c.Seconds, c.Name
 		}
 	}
-	best := Split{ItemsPerS: -1}
 	counts := make([]int, len(parallel))
-	var try func(i, left int)
-	try = func(i, left int) {
-		if i == len(parallel)-1 {
-			counts[i] = left
-			rate, name := serialCap, serialName
-			for k, p := range parallel {
-				if p.Seconds > 0 {
-					if r := float64(counts[k]) / p.Seconds; r < rate {
-						rate, name = r, p.Name
-					}
-				}
-			}
-			if cpuPerItem > 0 {
-				if r := float64(cores) / cpuPerItem; r < rate {
-					rate, name = r, "cpu"
-				}
-			}
-			if rate > best.ItemsPerS+1e-9 {
-				best = Split{Workers: map[string]int{}, ItemsPerS: rate, Bottleneck: name}
-				for k, p := range parallel {
-					best.Workers[p.Name] = counts[k]
-				}
-			}
-			return
+	total := 0
+	for i, p := range parallel {
+		counts[i] = 1
+		if !math.IsInf(rate, 1) {
+			// The epsilon keeps an exact fit (3.0000001 workers from rounding) at 3.
+			counts[i] = max(1, int(math.Ceil(rate*p.Seconds-1e-6)))
 		}
-		for n := 1; n <= left-(len(parallel)-1-i); n++ {
-			counts[i] = n
-			try(i+1, left-n)
+		total += counts[i]
+	}
+	if cap := MaxWorkersPerCore * cores; total > cap {
+		counts = balance(parallel, max(cap, len(parallel)))
+	}
+	for i, p := range parallel {
+		workers[p.Name] = counts[i]
+		if p.Seconds > 0 {
+			if r := float64(counts[i]) / p.Seconds; r < rate {
+				rate, limit = r, p.Name
+			}
 		}
 	}
-	if len(parallel) == 0 {
-		return Split{Workers: map[string]int{}, ItemsPerS: serialCap, Bottleneck: serialName}
+	if math.IsInf(rate, 1) {
+		rate = 0
 	}
-	if cores < len(parallel) {
-		cores = len(parallel)
+	return Split{Workers: workers, ItemsPerS: rate, Bottleneck: limit}
+}
+
+// balance shares n workers out over the stages so that the slowest of them is as fast as it
+// can be: each worker in turn goes to the stage with the lowest rate.
+func balance(stages []StageCost, n int) []int {
+	counts := make([]int, len(stages))
+	for i := range counts {
+		counts[i] = 1
 	}
-	try(0, cores)
-	return best
+	for left := n - len(stages); left > 0; left-- {
+		slowest, slowestRate := 0, math.Inf(1)
+		for i, s := range stages {
+			if s.Seconds <= 0 {
+				continue
+			}
+			if r := float64(counts[i]) / s.Seconds; r < slowestRate {
+				slowest, slowestRate = i, r
+			}
+		}
+		counts[slowest]++
+	}
+	return counts
 }

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"pipeline/pipeline/monitor"
+)
+
+func TestRunMetricsAndProgress(t *testing.T) {
+	metrics := filepath.Join(t.TempDir(), "metrics.jsonl")
+	_, stderr := runCLI(t, "run", syntheticConfig(t), "--set", "epochs=40", "--metrics", metrics,
+		"--interval", "50ms", "--progress", "bar")
+	if !strings.Contains(stderr, "\r") || !strings.Contains(stderr, "samples/s") || !strings.Contains(stderr, "bottleneck ") {
+		t.Fatalf("no progress line:\n%q", stderr)
+	}
+	if !strings.Contains(stderr, "emitted 2560 in 320 batches") {
+		t.Fatalf("summary: %s", stderr)
+	}
+	f, err := os.Open(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []monitor.Sample
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var s monitor.Sample
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatalf("metrics line %d is not JSON: %v: %s", len(lines)+1, err, sc.Text())
+		}
+		lines = append(lines, s)
+	}
+	if len(lines) < 2 {
+		t.Fatalf("%d metrics lines", len(lines))
+	}
+	for i, s := range lines {
+		if len(s.Stages) != 5 || s.Bottleneck == "" || s.At <= 0 {
+			t.Fatalf("metrics line %d: %+v", i+1, s)
+		}
+		if i > 0 && (s.At <= lines[i-1].At || s.Stages[0].Total < lines[i-1].Stages[0].Total) {
+			t.Fatalf("metrics lines %d and %d go backwards", i, i+1)
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, "bar", 1)
+	p.update(monitor.Sample{Bottleneck: "augment", MemoryUsed: 3 << 20, Stages: []monitor.StageSample{
+		{Name: "read", ItemsPerS: 410, Total: 1000},
+		{Name: "batch", ItemsPerS: 400, Total: 960},
+		{Name: "sink", ItemsPerS: 12.5, Total: 30},
+	}})
+	p.finish()
+	line := buf.String()
+	for _, want := range []string{"\r", "960 samples", "400 samples/s", "sink  12.5 batches/s", "bottleneck augment", "mem 3MiB", "\n"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("progress line %q lacks %q", line, want)
+		}
+	}
+	buf.Reset()
+	off := newProgress(&buf, "off", 1)
+	off.update(monitor.Sample{Stages: []monitor.StageSample{{Name: "batch"}}})
+	off.finish()
+	if buf.Len() != 0 {
+		t.Fatalf("progress off wrote %q", buf.String())
+	}
+}

@@ -1,0 +1,175 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"pipeline/pipeline"
+	"pipeline/stages/decode"
+	"pipeline/stages/source"
+)
+
+// Stages that RunIsolated can run alone.
+const (
+	StageDecode  = "decode"
+	StageAugment = "augment"
+)
+
+// DefaultIsolateCache is how many samples RunIsolated keeps in memory to replay.
+const DefaultIsolateCache = 64
+
+// RunIsolated measures one stage alone ("decode" or "augment"), without I/O or the cost of the
+// stages around it. It first takes the first cache samples through the stages before it (read;
+// read and decode for augment) and keeps their output in memory, outside the budget; then it
+// replays them in a loop, each round as a new epoch so that augmentation draws new views,
+// into the stage with its configured workers, and drops what comes out. Replaying copies each
+// cached sample into a budget buffer, a memcpy next to a decode or an augmentation.
+//
+// opt.Duration, MaxSamples, Stop and OnStart apply; Sink, Start and OnDelivered do not. The
+// summary's stages are replay, the stage, and drop; Emitted counts the samples it processed.
+func (j *Job) RunIsolated(ctx context.Context, stage string, cache int, opt Options) (*Summary, error) {
+	if stage != StageDecode && stage != StageAugment {
+		return nil, fmt.Errorf("cannot isolate stage %q: want %s or %s", stage, StageDecode, StageAugment)
+	}
+	if cache < 1 {
+		cache = DefaultIsolateCache
+	}
+	budget := pipeline.NewBudget(j.Split)
+	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
+	samples, err := j.cacheSamples(ctx, stage, cache, budget, &dec)
+	if err != nil {
+		return nil, err
+	}
+
+	r := pipeline.NewRun(ctx, pipeline.OnError(j.Config.OnError))
+	if opt.NoTiming {
+		r.DisableTiming()
+	}
+	w := j.Workers
+	var limited pipeline.Source = &replaySource{samples: samples, budget: budget}
+	if opt.MaxSamples > 0 {
+		limited = &limitSource{Source: limited, left: opt.MaxSamples}
+	}
+	in := r.Source("replay", limited, w.Queue, nil)
+	var out <-chan *pipeline.Item
+	if stage == StageDecode {
+		out = r.Stage(stage, w.Decode, w.Queue, in, overBudgetIsTooLarge(dec.Stage(budget.Decoded)))
+	} else {
+		out = r.Stage(stage, w.Augment, w.Queue, in, j.Recipe.Stage(j.Config.Seed, j.KeepParams, budget.Views))
+	}
+	var emitted int64
+	r.Consume("drop", out, func(ctx context.Context, it *pipeline.Item) error {
+		if it.Skip == nil {
+			emitted++
+		}
+		it.Release()
+		return nil
+	}, nil)
+	if opt.OnStart != nil {
+		opt.OnStart(r, budget)
+	}
+	stopped, elapsed, runErr := waitForEnd(r, opt)
+	if lim, ok := limited.(*limitSource); ok && lim.left == 0 && stopped == "" {
+		stopped = "limit"
+	}
+	s := &Summary{Emitted: emitted, Skipped: r.Skips(), Seconds: elapsed.Seconds(), Stopped: stopped,
+		MemoryBudget: j.Split.Total(), MemoryPeak: budget.Peak(), Decoder: decode.Backend()}
+	for _, st := range r.Stages() {
+		snap := st.Snapshot()
+		if snap.Name == "replay" {
+			s.Read = snap.Out
+		}
+		s.Stages = append(s.Stages, Report(snap, elapsed))
+	}
+	if elapsed > 0 {
+		s.SamplesPerS = float64(emitted) / elapsed.Seconds()
+	}
+	return s, runErr
+}
+
+// cachedSample is one sample as the isolated stage takes it: encoded bytes for decode, pixels
+// for augment.
+type cachedSample struct {
+	meta    pipeline.Meta
+	encoded []byte
+	image   pipeline.Image
+}
+
+// cacheSamples reads the first n good samples of the source, decoded when the isolated stage
+// is augment. Bad samples are left out, as the skip policy would.
+func (j *Job) cacheSamples(ctx context.Context, stage string, n int, budget *pipeline.Budget, dec *decode.Decoder) ([]cachedSample, error) {
+	src, err := source.Open(j.Source, source.Options{Seed: j.Config.Seed, Epochs: 1, Account: budget.Encoded})
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	defer src.Close()
+	decodeStage := dec.Stage(budget.Decoded)
+	var out []cachedSample
+	for len(out) < n {
+		it, err := src.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if _, bad := pipeline.AsSampleError(err); bad {
+			continue
+		}
+		if _, bad := pipeline.AsShardError(err); bad {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		c := cachedSample{meta: it.Meta}
+		if stage == StageDecode {
+			c.encoded = append([]byte(nil), it.Encoded...)
+		} else {
+			if err := decodeStage(ctx, it); err != nil {
+				it.Release()
+				if _, bad := pipeline.AsSampleError(err); bad {
+					continue
+				}
+				return nil, fmt.Errorf("decode %s: %w", it.Meta, err)
+			}
+			c.image = pipeline.Image{Width: it.Image.Width, Height: it.Image.Height,
+				Pix: append([]uint8(nil), it.Image.Pix...)}
+		}
+		it.Release()
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("source: no good sample to replay into %s", stage)
+	}
+	return out, nil
+}
+
+// replaySource yields the cached samples over and over, each round as the next epoch, in
+// buffers charged to the budget like the source's and decoder's own.
+type replaySource struct {
+	samples []cachedSample
+	budget  *pipeline.Budget
+	next    int64
+}
+
+func (s *replaySource) Next(ctx context.Context) (*pipeline.Item, error) {
+	c := s.samples[s.next%int64(len(s.samples))]
+	it := &pipeline.Item{Meta: c.meta}
+	it.Epoch = int(s.next / int64(len(s.samples)))
+	s.next++
+	if c.encoded != nil {
+		buf, err := s.budget.Encoded.Alloc(ctx, it, len(c.encoded))
+		if err != nil {
+			return nil, err
+		}
+		copy(buf, c.encoded)
+		it.Encoded = buf
+		return it, nil
+	}
+	buf, err := s.budget.Decoded.Alloc(ctx, it, len(c.image.Pix))
+	if err != nil {
+		return nil, err
+	}
+	copy(buf, c.image.Pix)
+	it.Image = pipeline.Image{Width: c.image.Width, Height: c.image.Height, Pix: buf}
+	return it, nil
+}
