@@ -125,7 +125,7 @@ memory_budget: 48MiB
 // The example shards through a deliberately slow sink: the budget holds and nothing is lost.
 func TestExampleShardsSlowSinkBudgetAndCounts(t *testing.T) {
 	j := build(t, exampleYAML(t))
-	snk := &rowSink{delay: 20 * time.Millisecond, groups: []string{"q", "k"}}
+	snk := &rowSink{delay: 60 * time.Millisecond, groups: []string{"q", "k"}}
 	var peakSeen int64
 	sum, err := j.Run(context.Background(), Options{Sink: snk, OnStart: func(r *pipeline.Run, b *pipeline.Budget) {
 		go func() {
@@ -158,7 +158,7 @@ func TestExampleShardsSlowSinkBudgetAndCounts(t *testing.T) {
 		}
 	}
 	if sinkStage.Busy < 0.5 {
-		t.Fatalf("a 20ms-per-batch sink should be busy most of the time: %+v", sinkStage)
+		t.Fatalf("a 60ms-per-batch sink should be busy most of the time: %+v", sinkStage)
 	}
 	if batchStage.In == 0 {
 		t.Fatalf("batch stage saw nothing: %+v", sum.Stages)
