@@ -43,3 +43,5 @@ func randomViews(seed uint64, n, h, w int) *tensors.Tensor {
 	}
 	return tensors.FromFlatDataAndDimensions(pix, n, h, w, 3)
 }
+
+func flatBytes(t *tensors.Tensor) []uint8 { return tensors.MustCopyFlatData[uint8](t) }

@@ -46,6 +46,9 @@ type Trainer struct {
 	step                 int64
 	epoch                int
 
+	// nativeConv keeps GoMLX's convolution even on SimpleGo (tests of the XLA code path).
+	nativeConv bool
+
 	stepExec     *context.Exec
 	featuresExec *context.Exec // eval-mode encoder_q output, L2-normalised
 	backboneExec *context.Exec // eval-mode encoder_q backbone features
@@ -78,7 +81,7 @@ func (t *Trainer) Backend() backends.Backend { return t.backend }
 // net returns the build settings of one encoder pass.
 func (t *Trainer) net(train bool, initFrom *context.Context, rng *rand.Rand) *model.Net {
 	return &model.Net{Train: train, BNSplits: t.cfg.BNSplits, Compute: t.compute, InitFrom: initFrom, RNG: rng, Backend: t.backend,
-		Im2col: t.backend.Name() == device.Go || strings.HasPrefix(t.backend.Name(), "SimpleGo")}
+		Im2col: !t.nativeConv && (t.backend.Name() == device.Go || strings.HasPrefix(t.backend.Name(), "SimpleGo"))}
 }
 
 // createVariables builds both encoders once in a graph that is never compiled: that creates
