@@ -34,3 +34,22 @@ func TestResNetSteps(t *testing.T) {
 		}
 	}
 }
+
+// With dtype bfloat16 the convolutions and matmuls run in bfloat16 and the loss stays close to
+// the float32 one.
+func TestBFloat16StepTracksFloat32(t *testing.T) {
+	var losses []float32
+	for _, dtype := range []string{"float32", "bfloat16"} {
+		cfg := tinyConfig()
+		cfg.DType = dtype
+		tr := newTestTrainer(t, cfg)
+		res, err := tr.TrainStep(randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", dtype, err)
+		}
+		losses = append(losses, res.Loss)
+	}
+	if d := math.Abs(float64(losses[1]-losses[0])) / float64(losses[0]); d > 0.05 || losses[0] == losses[1] {
+		t.Errorf("float32 loss %v, bfloat16 loss %v: want close but not identical", losses[0], losses[1])
+	}
+}
