@@ -214,25 +214,43 @@ func channelsLast(v *Node, rank int) *Node {
 
 // SplitBatchNorm normalises x ([N, ..., C]) in `splits` interleaved groups (sample i in group
 // i mod splits) and returns the output with each group's mean and biased variance ([splits, C]).
-// gamma and beta are [1, ..., 1, C] of x's rank.
+// gamma and beta are [1, ..., 1, C] of x's rank. The sums go per sample over the spatial axes
+// first, then over the samples of a group: plain [N,H,W,C] reductions that compilers handle
+// well, rather than one reduction over the axes {0,2,3} of a [N/S,S,H,W,C] view.
 func SplitBatchNorm(x, gamma, beta *Node, splits int) (y, mean, variance *Node) {
 	dims := x.Shape().Dimensions
-	if dims[0]%splits != 0 {
-		panic(fmt.Sprintf("model: batch %d is not divisible by bn_splits %d", dims[0], splits))
+	n, c := dims[0], dims[len(dims)-1]
+	if n%splits != 0 {
+		panic(fmt.Sprintf("model: batch %d is not divisible by bn_splits %d", n, splits))
 	}
-	grouped := Reshape(x, append([]int{dims[0] / splits, splits}, dims[1:]...)...)
-	axes := []int{0}
-	for a := 2; a < grouped.Rank()-1; a++ {
-		axes = append(axes, a)
+	spatial := make([]int, 0, len(dims)-2)
+	count := float64(n / splits)
+	for a := 1; a < len(dims)-1; a++ {
+		spatial = append(spatial, a)
+		count *= float64(dims[a])
 	}
-	meanK := ReduceAndKeep(grouped, ReduceMean, axes...)
-	centered := Sub(grouped, meanK)
-	varK := ReduceAndKeep(Square(centered), ReduceMean, axes...)
+	// groupMean sums v ([N, ..., C]) per group and divides by the group's element count.
+	groupMean := func(v *Node) *Node {
+		perSample := v
+		if len(spatial) > 0 {
+			perSample = ReduceSum(v, spatial...) // [N, C]
+		}
+		return DivScalar(ReduceSum(Reshape(perSample, n/splits, splits, c), 0), count) // [S, C]
+	}
+	// Group statistics [S, C] broadcast against the grouped view [N/S, S, ..., C] of x.
+	groupedDims := append([]int{n / splits, splits}, dims[1:]...)
+	statDims := make([]int, len(groupedDims))
+	for i := range statDims {
+		statDims[i] = 1
+	}
+	statDims[1], statDims[len(statDims)-1] = splits, c
+	mean = groupMean(x)
+	centered := Sub(Reshape(x, groupedDims...), Reshape(mean, statDims...))
+	variance = groupMean(Reshape(Square(centered), dims...))
 	eps := Scalar(x.Graph(), dtypes.Float32, BNEpsilon)
-	normed := Div(centered, Sqrt(Add(varK, eps)))
+	normed := Div(centered, Sqrt(Add(Reshape(variance, statDims...), eps)))
 	y = Add(Mul(Reshape(normed, dims...), gamma), beta)
-	c := dims[len(dims)-1]
-	return y, Reshape(meanK, splits, c), Reshape(varK, splits, c)
+	return y, mean, variance
 }
 
 // MaxPool3x3s2 is ResNet's stem pool (3x3, stride 2, padding 1). Where the backend lacks
