@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -176,7 +177,7 @@ func restoreTensor(sv savedVariable) (*tensors.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := tensors.FromShape(shapesMake(dtype, sv.Dims))
+	t := tensors.FromShape(shapes.Make(dtype, sv.Dims...))
 	var copyErr error
 	err = t.MutableBytes(func(data []byte) {
 		if len(data) != len(sv.Data) {

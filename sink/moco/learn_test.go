@@ -2,6 +2,7 @@ package moco
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -50,7 +51,7 @@ func augment(rng *rand.Rand, im *idxdata.Images, i int, dst []uint8) []uint8 {
 	h, w := im.H, im.W
 	src := im.Pix[i*h*w : (i+1)*h*w]
 	scale := 0.3 + 0.7*rng.Float64()
-	side := max(8, int(float64(h)*sqrt(scale)))
+	side := max(8, int(float64(h)*math.Sqrt(scale)))
 	top, left := rng.IntN(h-side+1), rng.IntN(w-side+1)
 	flip := rng.IntN(2) == 0
 	bright := 0.6 + 0.8*rng.Float64()

@@ -2,6 +2,7 @@ package moco
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 
@@ -18,16 +19,17 @@ import (
 
 // Context scopes of the trainer's state.
 const (
-	scopeQuery    = "q"   // encoder_q: trained
-	scopeKey      = "k"   // encoder_k: EMA of encoder_q
-	scopeOptim    = "opt" // SGD momentum buffers, one per query parameter
-	scopeQueue    = "queue"
-	queueVar      = "keys" // [K, dim] unit vectors
-	queuePtrVar   = "ptr"  // int32 scalar: next row to overwrite
-	imagenetScale = 255
+	scopeQuery  = "q"   // encoder_q: trained
+	scopeKey    = "k"   // encoder_k: EMA of encoder_q
+	scopeOptim  = "opt" // SGD momentum buffers, one per query parameter
+	scopeQueue  = "queue"
+	queueVar    = "keys" // [K, dim] unit vectors
+	queuePtrVar = "ptr"  // int32 scalar: next row to overwrite
 )
 
 // ImageNet normalisation (torchvision ToTensor then Normalize).
+const imagenetScale = 255
+
 var (
 	imagenetMean = []float32{0.485, 0.456, 0.406}
 	imagenetStd  = []float32{0.229, 0.224, 0.225}
@@ -135,7 +137,7 @@ func randomUnitRows(rows, dim int, rng *rand.Rand) *tensors.Tensor {
 			row[i] = float32(x)
 			sum += float64(row[i]) * float64(row[i])
 		}
-		norm := float32(max(sqrt(sum), 1e-12))
+		norm := float32(max(math.Sqrt(sum), 1e-12))
 		for i := range row {
 			row[i] /= norm
 		}
@@ -180,8 +182,8 @@ func (t *Trainer) ensureShapes(batch, height, width int) error {
 	return nil
 }
 
-// TrainStep runs one MoCo step on device-resident uint8 views imq, imk [N,H,W,3] of the given
-// epoch. perm is the key shuffle for ShuffleBN (a permutation of 0..N-1).
+// TrainStep runs one MoCo step on uint8 views imq, imk [N,H,W,3] (on the device or not) of the
+// given epoch, whose cosine learning rate it uses. The first call fixes the batch geometry.
 func (t *Trainer) TrainStep(imq, imk *tensors.Tensor, epoch int) (res StepResult, err error) {
 	dims := imq.Shape().Dimensions
 	if err := t.ensureShapes(dims[0], dims[1], dims[2]); err != nil {

@@ -327,3 +327,33 @@ func TestKNNClassifyWeightedVote(t *testing.T) {
 		t.Errorf("swapped labels: accuracy %g, want 0", acc)
 	}
 }
+
+// The symmetric loss enqueues the keys of both directions (2N) and sums two InfoNCE terms.
+func TestSymmetricStepEnqueuesBothKeySets(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Symmetric = true
+	tr := newTestTrainer(t, cfg)
+	res, err := tr.TrainStep(randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dims := res.Keys.Shape().Dimensions; dims[0] != 8 {
+		t.Errorf("enqueued %v keys, want 8", dims)
+	}
+	if ptr := tensors.ToScalar[int32](tr.Context().GetVariableByScopeAndName("/queue", queuePtrVar).MustValue()); ptr != 8 {
+		t.Errorf("ptr %d after one symmetric step of 4, want 8", ptr)
+	}
+	single := newTestTrainer(t, tinyConfig())
+	one, err := single.TrainStep(randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Loss < 1.5*one.Loss {
+		t.Errorf("symmetric loss %v is not a sum of two terms (one direction: %v)", res.Loss, one.Loss)
+	}
+	cfg.Queue = 12 // not divisible by 2N = 8
+	bad := newTestTrainer(t, cfg)
+	if _, err := bad.TrainStep(randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8), 0); err == nil || !strings.Contains(err.Error(), "divisible") {
+		t.Errorf("queue 12 with 8 keys a step: error %v", err)
+	}
+}

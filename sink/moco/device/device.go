@@ -56,8 +56,7 @@ func Open(kind, plugin string, options ...string) (backends.Backend, error) {
 		if _, err := os.Stat(abs); err != nil {
 			return nil, fmt.Errorf("xla plugin: %w (give `plugin:` the path of a PJRT plugin .so, e.g. jax's xla_cuda_plugin.so)", err)
 		}
-		// No downloads: the plugin is given by absolute path and auto-install stays off.
-		os.Setenv(xla.NoAutoInstallEnv, "1")
+		// An absolute plugin path never triggers GoMLX's plugin auto-install (downloads).
 		config := strings.Join(append([]string{abs}, options...), ",")
 		b, err := xla.New(config)
 		if err != nil {
