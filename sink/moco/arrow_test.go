@@ -1,0 +1,103 @@
+package moco
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// makeRecord builds a batch in the pipeline's schema, with plain FixedSizeList<uint8> view
+// columns (the fixed_shape_tensor extension's storage).
+func makeRecord(mem memory.Allocator, q, k []uint8, n, h, w int, labels []int32, epoch int) arrow.RecordBatch {
+	size := int32(h * w * 3)
+	view := arrow.FixedSizeListOf(size, arrow.PrimitiveTypes.Uint8)
+	schema := arrow.NewSchema([]arrow.Field{
+		{Name: "q", Type: view}, {Name: "k", Type: view},
+		{Name: "label", Type: arrow.PrimitiveTypes.Int32}, {Name: "key", Type: arrow.BinaryTypes.String},
+		{Name: "index", Type: arrow.PrimitiveTypes.Int64}, {Name: "epoch", Type: arrow.PrimitiveTypes.Int32},
+	}, nil)
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	for col, pix := range [][]uint8{q, k} {
+		lb := b.Field(col).(*array.FixedSizeListBuilder)
+		vb := lb.ValueBuilder().(*array.Uint8Builder)
+		for range n {
+			lb.Append(true)
+		}
+		vb.AppendValues(pix, nil)
+	}
+	for i := range n {
+		b.Field(2).(*array.Int32Builder).Append(labels[i])
+		b.Field(3).(*array.StringBuilder).Append(fmt.Sprintf("%06d", i))
+		b.Field(4).(*array.Int64Builder).Append(int64(i))
+		b.Field(5).(*array.Int32Builder).Append(int32(epoch))
+	}
+	return b.NewRecordBatch()
+}
+
+// The sink trains on Arrow batches, releases every record, drops a batch of another size and
+// reports its figures; a second sink resumes from the checkpoint with the pipeline position.
+func TestSinkTrainsFromArrowAndResumes(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := tinyConfig()
+	cfg.CheckpointDir = t.TempDir()
+	cfg.LogEvery = 1
+	var log strings.Builder
+	s, err := New(cfg, Options{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PipelineState() != nil {
+		t.Fatal("fresh sink has a pipeline state")
+	}
+	ctx := context.Background()
+	labels := []int32{0, 1, 2, 3}
+	for i := range 3 {
+		q, k := randomViews(uint64(i), 4, 8, 8), randomViews(uint64(50+i), 4, 8, 8)
+		s.SetPipelineState([]byte(fmt.Sprintf("after-batch-%d", i)))
+		rec := makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, labels, i/2)
+		if err := s.Write(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	short := makeRecord(mem, make([]uint8, 2*8*8*3), make([]uint8, 2*8*8*3), 2, 8, 8, labels[:2], 1)
+	if err := s.Write(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum := s.Summary()
+	if sum["steps"] != int64(3) || sum["dropped_rows"] != int64(2) {
+		t.Fatalf("summary %v: want 3 steps and 2 dropped rows", sum)
+	}
+	loss, ok := sum["final_loss"].(float32)
+	if !ok || math.IsNaN(float64(loss)) || loss <= 0 {
+		t.Errorf("final_loss %v", sum["final_loss"])
+	}
+	if frac, ok := sum["data_wait_fraction"].(float64); !ok || frac < 0 || frac > 1 {
+		t.Errorf("data_wait_fraction %v", sum["data_wait_fraction"])
+	}
+	if !strings.Contains(log.String(), "step 3 epoch 1 loss") {
+		t.Errorf("log lacks the step lines:\n%s", log.String())
+	}
+
+	resumed, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resumed.Close()
+	if got := string(resumed.PipelineState()); got != "after-batch-2" {
+		t.Errorf("resumed pipeline state %q, want after-batch-2", got)
+	}
+	if resumed.Trainer().Step() != 3 || resumed.Trainer().Epoch() != 1 {
+		t.Errorf("resumed at step %d epoch %d", resumed.Trainer().Step(), resumed.Trainer().Epoch())
+	}
+}
