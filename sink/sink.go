@@ -23,3 +23,12 @@ type Sink interface {
 type Failer interface {
 	Fail(err error)
 }
+
+// Stateful is a sink that checkpoints the pipeline's position with its own state (a trainer),
+// so that a resumed run reads exactly the samples the interrupted one had not yet consumed.
+// The runtime calls SetPipelineState before each Write with the position right after that
+// batch, and, at start, resumes from PipelineState when it is not empty.
+type Stateful interface {
+	SetPipelineState(state []byte)
+	PipelineState() []byte
+}

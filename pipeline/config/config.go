@@ -21,6 +21,7 @@ type Config struct {
 	Views  ast.Node `yaml:"views"`  // a recipe name or block, decoded by augment
 	Batch  ast.Node `yaml:"batch"`  // decoded by stages/batch
 	Sink   ast.Node `yaml:"sink"`   // decoded by the sink its kind names
+	KNN    ast.Node `yaml:"knn"`    // the MoCo trainer's kNN monitor splits, decoded by job
 
 	Decode  Decode  `yaml:"decode"`
 	Workers Workers `yaml:"workers"`

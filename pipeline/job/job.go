@@ -202,6 +202,15 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		}
 	}
 	srcOpt := source.Options{Seed: j.Config.Seed, Epochs: j.Config.Epochs, Account: budget.Encoded}
+	if opt.Start == nil {
+		// A trainer that restored a checkpoint knows where its data stopped.
+		start, err := resumePosition(snk)
+		if err != nil {
+			snk.Close()
+			return nil, err
+		}
+		opt.Start = start
+	}
 	if opt.Start != nil {
 		srcOpt.Start = *opt.Start
 	}
@@ -391,6 +400,9 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			return nil
 		}
 		st.In.Add(1)
+		if stateful, ok := snk.(sink.Stateful); ok {
+			stateful.SetPipelineState(positionState(p.pos))
+		}
 		t1 := time.Now()
 		err := snk.Write(ctx, p.rec)
 		d := time.Since(t1)

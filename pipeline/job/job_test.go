@@ -391,3 +391,47 @@ func TestSocketSinkServesTwoRanks(t *testing.T) {
 		t.Fatalf("consumers got %d rows, the run emitted %d", total, sum.Emitted)
 	}
 }
+
+// The MoCo trainer sink on the CPU: it trains on what the pipeline feeds it, checkpoints the
+// pipeline's position with the model, and a second run resumes from that checkpoint where the
+// first stopped.
+func TestMoCoSinkTrainsAndResumesFromItsCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains a small convnet for a few steps on the CPU")
+	}
+	root := repoRoot(t)
+	yaml := fmt.Sprintf(`source:
+  shards: %q
+epochs: 1
+views:
+  groups:
+    - {name: q, size: 28, ops: [{op: random_resized_crop}, {op: hflip, p: 0.5}]}
+    - {name: k, size: 28, ops: [{op: random_resized_crop}, {op: hflip, p: 0.5}]}
+batch: {size: 32}
+sink:
+  kind: moco
+  backend: go
+  encoder: small
+  stem: cifar
+  queue: 64
+  bn_splits: 2
+  log_every: 0
+  checkpoint_dir: %q
+memory_budget: 128MiB
+`, filepath.Join(root, "testdata/fashion-mnist/train-000000.tar.gz"), t.TempDir())
+	first, err := build(t, yaml).Run(context.Background(), Options{MaxSamples: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(first.Sink["steps"]) != "2" || first.Position.(source.Position) != (source.Position{Epoch: 0, Offset: 64}) {
+		t.Fatalf("first run: steps %v, position %+v", first.Sink["steps"], first.Position)
+	}
+	second, err := build(t, yaml).Run(context.Background(), Options{MaxSamples: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Resumed from the checkpoint: two more steps, and the data goes on from sample 64.
+	if fmt.Sprint(second.Sink["steps"]) != "4" || second.Position.(source.Position) != (source.Position{Epoch: 0, Offset: 128}) {
+		t.Fatalf("second run: steps %v, position %+v", second.Sink["steps"], second.Position)
+	}
+}

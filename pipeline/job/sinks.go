@@ -39,6 +39,7 @@ var sinkKinds = map[string]func(j *Job) (sink.Sink, error){
 		}
 		return arrowsocket.New(c)
 	},
+	"moco": openMoCo,
 	"flight": func(j *Job) (sink.Sink, error) {
 		c, err := decodeSink[flight.Config](j)
 		if err != nil {

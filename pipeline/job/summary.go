@@ -58,9 +58,24 @@ func Report(s pipeline.Snapshot, elapsed time.Duration) StageReport {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// WriteJSON writes the summary to path, indented.
+// WriteJSON writes the summary to path, indented. The sink's fields are also copied to the top
+// level where they do not clash with the summary's own (so `knn_accuracy` is there for a
+// trainer), besides the `sink` object.
 func (s *Summary) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
+	own, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	var flat map[string]any
+	if err := json.Unmarshal(own, &flat); err != nil {
+		return err
+	}
+	for k, v := range s.Sink {
+		if _, clash := flat[k]; !clash {
+			flat[k] = v
+		}
+	}
+	b, err := json.MarshalIndent(flat, "", "  ")
 	if err != nil {
 		return err
 	}
