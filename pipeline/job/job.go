@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -379,9 +380,9 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		if !ok {
 			return nil
 		}
-		st.In.Add(1)
+		batch := st.In.Add(1)
 		t1 := time.Now()
-		err := snk.Write(ctx, p.rec)
+		err := writeProtected(ctx, snk, p.rec)
 		d := time.Since(t1)
 		st.BusyNs.Add(int64(d))
 		st.Latency.Observe(d)
@@ -389,7 +390,7 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			if pipeline.IsCancel(err) && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("sink: %w", err)
+			return fmt.Errorf("sink: batch %d: %w", batch, err)
 		}
 		n := st.Out.Add(1)
 		delivered.set(p.pos)
@@ -399,6 +400,17 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			}
 		}
 	}
+}
+
+// writeProtected turns a panic in the sink into an error, so that the run still ends with
+// its summary and a state file that names the last batch the sink accepted.
+func writeProtected(ctx context.Context, snk sink.Sink, rec arrow.RecordBatch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: %v\n%s", pipeline.ReasonPanic, p, debug.Stack())
+		}
+	}()
+	return snk.Write(ctx, rec)
 }
 
 // overBudgetIsTooLarge turns an image too big for its whole budget share into a skipped
