@@ -116,6 +116,10 @@ func defaultWorkers(w config.Workers) Workers {
 	return out
 }
 
+// maxCount bounds worker counts, queues and batch.size: far above any real value, and low
+// enough that sizing the budget cannot overflow int64.
+const maxCount = 1 << 20
+
 // minImageShare is the least budget given to encoded and to decoded images: one worker must be
 // able to hold an ImageNet-size image at any time.
 const minImageShare = 16 << 20
@@ -128,6 +132,10 @@ const minImageShare = 16 << 20
 // and three quarters to decoded pixels, which are the variable-size buffers.
 func (j *Job) size() error {
 	w := j.Workers
+	if w.Decode > maxCount || w.Augment > maxCount || w.Queue > maxCount || j.Batch.Size > maxCount {
+		return fmt.Errorf("workers (decode %d, augment %d, queue %d) and batch.size %d must each be at most %d",
+			w.Decode, w.Augment, w.Queue, j.Batch.Size, maxCount)
+	}
 	j.Window = w.Queue /* source */ + w.Decode + w.Queue + w.Augment + w.Queue + w.Decode + w.Augment
 	viewBytes := int64(0)
 	for _, g := range j.Groups {
