@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"pipeline/pipeline"
+	"pipeline/pipeline/config"
 	"pipeline/stages/source"
 )
 
@@ -186,4 +187,40 @@ func TestMissingShardFailsUnderFail(t *testing.T) {
 	if !ok || se.Reason != "missing_shard" || !strings.HasSuffix(se.Shard, "train-000001.tar") {
 		t.Fatalf("got %v, want a missing_shard error naming train-000001.tar", err)
 	}
+}
+
+// FuzzBuild feeds any config text and override to Parse and Build, which decodes every
+// component block strictly and sizes the memory budget: it must never panic, and a job it
+// accepts must fit its budget.
+func FuzzBuild(f *testing.F) {
+	seed := `source:
+  shards: /data/train-{000000..000002}.tar
+  shuffle_buffer: 16
+epochs: 2
+views: {recipe: mocov2, size: 64}
+batch:
+  size: 8
+sink: {kind: arrow-file, path: out/x.arrow}
+workers: {decode: 2, augment: 3}
+memory_budget: 48MiB
+`
+	for _, set := range []string{"views.size=32", "batch.size=1000000", "views=byol", "sink.kind=null", "workers.queue=1000000", "source.synthetic={count: 5}",
+		// These once overflowed the budget arithmetic: a zero batches share, a negative window.
+		"batch.size=4611686018427387904\nmemory_budget=8GiB", "workers.queue=4611686018427387904\nmemory_budget=8GiB"} {
+		f.Add([]byte(seed), set)
+	}
+	f.Fuzz(func(t *testing.T, src []byte, set string) {
+		cfg, err := config.Parse("fuzz.yaml", src, strings.Split(set, "\n"))
+		if err != nil {
+			return
+		}
+		j, err := Build(cfg)
+		if err != nil {
+			return
+		}
+		s := j.Split
+		if s.Encoded <= 0 || s.Decoded <= 0 || s.Views <= 0 || s.Batches <= 0 || s.Total() > int64(cfg.MemoryBudget) || j.Window < 1 {
+			t.Fatalf("accepted a job that does not fit memory_budget %d: split %+v, window %d", cfg.MemoryBudget, s, j.Window)
+		}
+	})
 }
