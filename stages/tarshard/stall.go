@@ -12,9 +12,13 @@ import (
 // included: a hung network filesystem, a dead disk.
 var ErrStalled = errors.New("read stalled")
 
-// maxGuardedRead bounds one guarded read, so that the buffer an abandoned read still owns
-// stays small.
-const maxGuardedRead = 1 << 20
+// Guarded reads are at least minGuardedRead bytes, so that the tar reader's 512-byte header
+// reads do not each cost a goroutine, and at most maxGuardedRead, so that the buffer an
+// abandoned read still owns stays small.
+const (
+	minGuardedRead = 64 << 10
+	maxGuardedRead = 1 << 20
+)
 
 // stallGuard reads a file sequentially with positioned reads, each bounded by a timeout. A
 // read that times out is retried from the same offset (a new positioned read, so a request
@@ -23,11 +27,15 @@ const maxGuardedRead = 1 << 20
 // with its own buffer and ends when the read finally does.
 type stallGuard struct {
 	f       io.ReaderAt
-	off     int64
+	off     int64 // the reader's offset in the file
 	timeout time.Duration
 	retries int
 	ctx     context.Context // the context of the Next call in progress
-	spare   []byte          // a buffer no abandoned read owns
+
+	window    []byte // bytes read ahead, from file offset windowOff
+	windowOff int64
+	windowErr error  // what the read that filled window returned after it (io.EOF at the end)
+	spare     []byte // a buffer no read owns any more
 }
 
 type guardedRead struct {
@@ -40,7 +48,24 @@ func (g *stallGuard) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	want := min(len(p), maxGuardedRead)
+	if g.off < g.windowOff || g.off >= g.windowOff+int64(len(g.window)) {
+		if g.windowErr != nil && g.off == g.windowOff+int64(len(g.window)) {
+			return 0, g.windowErr
+		}
+		if err := g.fill(min(max(len(p), minGuardedRead), maxGuardedRead)); err != nil {
+			return 0, err
+		}
+		if len(g.window) == 0 {
+			return 0, g.windowErr
+		}
+	}
+	n := copy(p, g.window[g.off-g.windowOff:])
+	g.off += int64(n)
+	return n, nil
+}
+
+// fill reads up to want bytes at the offset into the window.
+func (g *stallGuard) fill(want int) error {
 	// Every attempt sends into results, which has room for all of them: a late answer from an
 	// abandoned attempt never blocks its goroutine.
 	results := make(chan guardedRead, g.retries+1)
@@ -63,25 +88,23 @@ func (g *stallGuard) Read(p []byte) (int, error) {
 	for attempt := 0; ; {
 		select {
 		case r := <-results:
-			n := copy(p, r.buf[:r.n])
-			g.off += int64(n)
-			if attempt == 0 {
-				g.spare = r.buf // no other attempt was started, so nothing else writes to it
+			if r.err != nil && r.err != io.EOF {
+				return r.err
 			}
-			if r.err == io.EOF && n > 0 {
-				r.err = nil // io.Reader: report the bytes now and io.EOF on the next call
-			}
-			return n, r.err
+			// The winner's goroutine has ended, so the old window can be written again.
+			g.spare = g.window[:0]
+			g.window, g.windowOff, g.windowErr = r.buf[:r.n], g.off, r.err
+			return nil
 		case <-timer.C:
 			if attempt == g.retries {
-				return 0, fmt.Errorf("%w: no answer to a %d-byte read at offset %d within %v, %d attempts",
+				return fmt.Errorf("%w: no answer to a %d-byte read at offset %d within %v, %d attempts",
 					ErrStalled, want, g.off, g.timeout, attempt+1)
 			}
 			attempt++
 			start()
 			timer.Reset(g.timeout)
 		case <-g.ctx.Done():
-			return 0, g.ctx.Err()
+			return g.ctx.Err()
 		}
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -45,12 +47,15 @@ func (f *stallingFile) Close() error { return nil }
 func (f *stallingFile) open(string) (shardFile, error) { return f, nil }
 
 func TestStallGuardRetriesThenSucceeds(t *testing.T) {
-	data := bytes.Repeat([]byte("0123456789"), 100)
-	f := newStallingFile(t, data, 2) // the second read hangs; its retry answers
+	data := bytes.Repeat([]byte("0123456789"), 20000) // 200 KB: four reads of 64 KiB
+	f := newStallingFile(t, data, 2)                  // the second read hangs; its retry answers
 	g := &stallGuard{f: f, timeout: 20 * time.Millisecond, retries: 1, ctx: context.Background()}
-	got, err := io.ReadAll(io.LimitReader(g, 1000))
+	got, err := io.ReadAll(g)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes, err %v; want the whole file", len(got), err)
+	}
+	if n := f.reads.Load(); n < 5 {
+		t.Fatalf("%d reads: the stalled read was not retried", n)
 	}
 }
 
@@ -96,7 +101,7 @@ func TestStallGuardStopsOnCancel(t *testing.T) {
 func TestStalledShard(t *testing.T) {
 	var members []member
 	for _, k := range []string{"s0", "s1", "s2", "s3"} {
-		members = append(members, member{k + ".jpg", string(bytes.Repeat([]byte(k), 300))}, member{k + ".cls", "1"})
+		members = append(members, member{k + ".jpg", string(bytes.Repeat([]byte(k), 20000))}, member{k + ".cls", "1"})
 	}
 	data := tarBytes(t, members)
 	// Count the reads a healthy pass makes, then stall every read from the middle on.
@@ -112,9 +117,13 @@ func TestStalledShard(t *testing.T) {
 		}
 		it.Release()
 	}
+	// 160 KB in reads of 64 KiB: the first read holds the first sample.
 	total := healthy.reads.Load()
+	if total < 3 {
+		t.Fatalf("a healthy pass made %d reads; the test needs 3 or more", total)
+	}
 	var stalls []int64
-	for n := total / 2; n <= total+10; n++ {
+	for n := int64(2); n <= total+10; n++ {
 		stalls = append(stalls, n)
 	}
 	f := newStallingFile(t, data, stalls...)
@@ -157,5 +166,38 @@ func TestGuardedReadsMatchPlainReads(t *testing.T) {
 		want := readAll(t, path, Options{})
 		got := readAll(t, path, Options{ReadTimeout: time.Minute})
 		equal(t, got, want...)
+	}
+}
+
+// BenchmarkReadTimeout is the cost of bounding every read: the bundled example shards read
+// with and without source.read_timeout.
+func BenchmarkReadTimeout(b *testing.B) {
+	paths, _ := filepath.Glob("../../testdata/imagenet-like/train-*.tar")
+	if len(paths) == 0 {
+		b.Skip("no testdata/imagenet-like shards")
+	}
+	for _, timeout := range []time.Duration{0, time.Minute} {
+		b.Run(fmt.Sprintf("read_timeout=%v", timeout), func(b *testing.B) {
+			acct := pipeline.NewBudget(pipeline.BudgetSplit{Encoded: 64 << 20, Decoded: 1, Views: 1, Batches: 1}).Encoded
+			var bytes int64
+			for b.Loop() {
+				for _, p := range paths {
+					r := Open(p, 0, Options{Alloc: acct, ReadTimeout: timeout, ReadRetries: 1})
+					for {
+						it, err := r.Next(context.Background())
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							b.Fatal(err)
+						}
+						bytes += int64(len(it.Encoded))
+						it.Release()
+					}
+					r.Close()
+				}
+			}
+			b.SetBytes(bytes / int64(b.N))
+		})
 	}
 }
