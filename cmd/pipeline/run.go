@@ -110,10 +110,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 }
 
 // signalContext: the first SIGINT or SIGTERM closes stop (graceful: the sink is flushed), the
-// second cancels the context (the run ends at once).
+// second cancels the context (the run ends at once). A stage stuck in a call that ignores
+// cancellation (a sink blocked on a full pipe) must not keep the process alive after that:
+// if the run has not ended quitGrace after the second signal, or on a third, the process exits
+// with status 130 without flushing (the --state file still names a consistent position).
 func signalContext(stderr io.Writer) (context.Context, <-chan struct{}, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := make(chan struct{})
+	finished := make(chan struct{})
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -121,18 +125,30 @@ func signalContext(stderr io.Writer) (context.Context, <-chan struct{}, func()) 
 		case <-sig:
 			fmt.Fprintln(stderr, "\nstopping: finishing the samples in flight and flushing the sink (signal again to quit at once)")
 			close(stop)
-		case <-ctx.Done():
+		case <-finished:
 			return
 		}
 		select {
 		case <-sig:
 			fmt.Fprintln(stderr, "\nquitting")
 			cancel()
-		case <-ctx.Done():
+		case <-finished:
+			return
 		}
+		select {
+		case <-sig:
+		case <-time.After(quitGrace):
+		case <-finished:
+			return
+		}
+		fmt.Fprintln(stderr, "pipeline: the run did not stop after the second signal; exiting without flushing the sink")
+		os.Exit(130)
 	}()
-	return ctx, stop, func() { signal.Stop(sig); cancel() }
+	return ctx, stop, func() { signal.Stop(sig); close(finished); cancel() }
 }
+
+// quitGrace is how long the run may take to wind down after the second signal.
+const quitGrace = 2 * time.Second
 
 func printSummary(w io.Writer, s *job.Summary) {
 	fmt.Fprintf(w, "read %d, emitted %d in %d batches, skipped %d, in %.1fs (%.0f samples/s)",

@@ -6,6 +6,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -163,6 +164,17 @@ func applySet(f *ast.File, set string) error {
 	if !ok || key == "" {
 		return fmt.Errorf("want key.path=value")
 	}
+	// The value must be one YAML value: an empty one (--set epochs=) is null, as in a file.
+	vf, err := parser.ParseBytes([]byte(value), 0)
+	if err != nil {
+		return fmt.Errorf("value: %s", strings.TrimSpace(yaml.FormatError(err, false, false)))
+	}
+	if len(vf.Docs) > 1 {
+		return fmt.Errorf("value: want one YAML value, got %d documents", len(vf.Docs))
+	}
+	if len(vf.Docs) == 0 || vf.Docs[0].Body == nil {
+		value = "null"
+	}
 	parts := strings.Split(key, ".")
 	for _, p := range parts {
 		if p == "" {
@@ -248,6 +260,9 @@ func ParseByteSize(s string) (int64, error) {
 	v, err := strconv.ParseFloat(num, 64)
 	if err != nil || v < 0 {
 		return 0, fmt.Errorf("%q is not a size (use bytes or a unit: 512MiB, 4GiB)", s)
+	}
+	if v*float64(mult) >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large a size", s)
 	}
 	return int64(v * float64(mult)), nil
 }

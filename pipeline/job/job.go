@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -115,6 +116,10 @@ func defaultWorkers(w config.Workers) Workers {
 	return out
 }
 
+// maxCount bounds worker counts, queues and batch.size: far above any real value, and low
+// enough that sizing the budget cannot overflow int64.
+const maxCount = 1 << 20
+
 // minImageShare is the least budget given to encoded and to decoded images: one worker must be
 // able to hold an ImageNet-size image at any time.
 const minImageShare = 16 << 20
@@ -127,6 +132,10 @@ const minImageShare = 16 << 20
 // and three quarters to decoded pixels, which are the variable-size buffers.
 func (j *Job) size() error {
 	w := j.Workers
+	if w.Decode > maxCount || w.Augment > maxCount || w.Queue > maxCount || j.Batch.Size > maxCount {
+		return fmt.Errorf("workers (decode %d, augment %d, queue %d) and batch.size %d must each be at most %d",
+			w.Decode, w.Augment, w.Queue, j.Batch.Size, maxCount)
+	}
 	j.Window = w.Queue /* source */ + w.Decode + w.Queue + w.Augment + w.Queue + w.Decode + w.Augment
 	viewBytes := int64(0)
 	for _, g := range j.Groups {
@@ -399,12 +408,12 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		if !ok {
 			return nil
 		}
-		st.In.Add(1)
+		batch := st.In.Add(1)
 		if stateful, ok := snk.(sink.Stateful); ok {
 			stateful.SetPipelineState(positionState(p.pos))
 		}
 		t1 := time.Now()
-		err := snk.Write(ctx, p.rec)
+		err := writeProtected(ctx, snk, p.rec)
 		d := time.Since(t1)
 		st.BusyNs.Add(int64(d))
 		st.Latency.Observe(d)
@@ -412,7 +421,7 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			if pipeline.IsCancel(err) && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("sink: %w", err)
+			return fmt.Errorf("sink: batch %d: %w", batch, err)
 		}
 		n := st.Out.Add(1)
 		delivered.set(p.pos)
@@ -422,6 +431,17 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			}
 		}
 	}
+}
+
+// writeProtected turns a panic in the sink into an error, so that the run still ends with
+// its summary and a state file that names the last batch the sink accepted.
+func writeProtected(ctx context.Context, snk sink.Sink, rec arrow.RecordBatch) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: %v\n%s", pipeline.ReasonPanic, p, debug.Stack())
+		}
+	}()
+	return snk.Write(ctx, rec)
 }
 
 // overBudgetIsTooLarge turns an image too big for its whole budget share into a skipped

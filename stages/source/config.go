@@ -3,6 +3,7 @@ package source
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"pipeline/stages/shardlist"
 )
@@ -44,6 +45,12 @@ type Config struct {
 	// MaxMemberBytes refuses larger image members or files before reading them (too_large);
 	// default 64 MiB.
 	MaxMemberBytes int64 `yaml:"max_member_bytes"`
+	// ReadTimeout bounds every read of a tar shard ("30s"; default 0: no bound). A read that
+	// times out is sent again ReadRetries times; then the shard is dropped as stalled_shard
+	// (under on_error: skip the run goes on with the next shard). Meant for network
+	// filesystems, where a read can hang for ever.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	ReadRetries int           `yaml:"read_retries"`
 }
 
 // SyntheticConfig sizes the synthetic source: Count samples an epoch (split over the ranks)
@@ -99,8 +106,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		yes := true
 		cfg.ShuffleShards = &yes
 	}
-	if cfg.ShuffleBuffer < 0 || cfg.Readers < 0 || cfg.MaxMemberBytes < 0 {
-		return cfg, errors.New("source: shuffle_buffer, readers and max_member_bytes cannot be negative")
+	if cfg.ShuffleBuffer < 0 || cfg.Readers < 0 || cfg.MaxMemberBytes < 0 || cfg.ReadTimeout < 0 || cfg.ReadRetries < 0 {
+		return cfg, errors.New("source: shuffle_buffer, readers, max_member_bytes, read_timeout and read_retries cannot be negative")
 	}
 	if cfg.Readers == 0 {
 		cfg.Readers = 1

@@ -101,6 +101,8 @@ func newDataset(cfg Config) (dataset, error) {
 		return &tarDataset{shards: shards, opt: tarshard.Options{
 			MaxMemberBytes: cfg.MaxMemberBytes,
 			LabelsOptional: cfg.Labels == LabelsOptional,
+			ReadTimeout:    cfg.ReadTimeout,
+			ReadRetries:    cfg.ReadRetries,
 		}}, nil
 	case cfg.Folder != "":
 		l, err := folder.Scan(cfg.Folder)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-yaml"
 
@@ -478,7 +479,7 @@ func TestConfigYAML(t *testing.T) {
 	var c struct {
 		Source Config `yaml:"source"`
 	}
-	doc := "source:\n  shards: /data/train-{000000..000003}.tar\n  shuffle_buffer: 100\n  labels: optional\n"
+	doc := "source:\n  shards: /data/train-{000000..000003}.tar\n  shuffle_buffer: 100\n  labels: optional\n  read_timeout: 30s\n  read_retries: 2\n"
 	if err := yaml.Unmarshal([]byte(doc), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -488,6 +489,12 @@ func TestConfigYAML(t *testing.T) {
 	cfg, err := c.Source.withDefaults()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.ReadTimeout != 30*time.Second || cfg.ReadRetries != 2 {
+		t.Fatalf("read_timeout %v, read_retries %d", cfg.ReadTimeout, cfg.ReadRetries)
+	}
+	if _, err := (Config{Folder: "x", ReadRetries: -1}).withDefaults(); err == nil {
+		t.Fatal("read_retries: -1 must be an error")
 	}
 	if !*cfg.ShuffleShards || cfg.Readers != 1 || cfg.Labels != LabelsOptional {
 		t.Fatalf("defaults %+v", cfg)

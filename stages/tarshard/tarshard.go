@@ -14,6 +14,9 @@
 // dropped. A cut that falls exactly between two members is caught too: a complete archive ends
 // with two zero blocks, and an archive that ends with one is taken for a truncated one.
 //
+// A read of the file that does not return within Options.ReadTimeout is retried
+// Options.ReadRetries times; then the shard fails with a stalled_shard error.
+//
 // A sample's global index is shard number << 32 | its position in the shard (counting every
 // sample, bad ones too), so it is the same in every run and on every rank.
 package tarshard
@@ -31,6 +34,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"pipeline/pipeline"
 )
@@ -46,6 +50,7 @@ const (
 	ReasonMissing    = "missing_shard"
 	ReasonTruncated  = "truncated_shard"
 	ReasonUnreadable = "unreadable_shard"
+	ReasonStalled    = "stalled_shard" // a read did not return within the read timeout, retries included
 )
 
 // Allocator hands out the buffers for encoded bytes; *pipeline.Account is one.
@@ -62,7 +67,23 @@ type Options struct {
 	// still yielded, with every check that needs no image bytes, but Encoded stays nil. Exact
 	// resume uses it to replay samples that were already delivered.
 	Skip func(index int64) bool
+	// ReadTimeout bounds every read of the file (0: reads may block forever). A read that
+	// times out is sent again from the same offset, ReadRetries times at most; then the shard
+	// fails with ReasonStalled.
+	ReadTimeout time.Duration
+	ReadRetries int
+
+	openFile func(path string) (shardFile, error) // tests stand in a file that stalls
 }
+
+// shardFile is what a Reader needs of an open shard.
+type shardFile interface {
+	io.ReaderAt
+	io.ReadSeeker
+	io.Closer
+}
+
+func openOSFile(path string) (shardFile, error) { return os.Open(path) }
 
 // Reader yields the samples of one shard. It opens the file at the first Next.
 type Reader struct {
@@ -70,7 +91,8 @@ type Reader struct {
 	number int
 	opt    Options
 
-	file    *os.File
+	file    shardFile
+	guard   *stallGuard // nil without a read timeout
 	end     *endTracker
 	tr      *tar.Reader
 	pending *tar.Header // read already; the first member of the next sample
@@ -82,6 +104,9 @@ type Reader struct {
 func Open(path string, number int, opt Options) *Reader {
 	if opt.MaxMemberBytes <= 0 {
 		opt.MaxMemberBytes = DefaultMaxMemberBytes
+	}
+	if opt.openFile == nil {
+		opt.openFile = openOSFile
 	}
 	return &Reader{path: path, number: number, opt: opt}
 }
@@ -108,10 +133,13 @@ func (r *Reader) Next(ctx context.Context) (*pipeline.Item, error) {
 		return nil, err
 	}
 	if r.tr == nil {
-		if err := r.open(); err != nil {
+		if err := r.open(ctx); err != nil {
 			r.done = true
-			return nil, err
+			return nil, r.orCancelled(ctx, err)
 		}
+	}
+	if r.guard != nil {
+		r.guard.ctx = ctx
 	}
 	var s *sample
 	for {
@@ -135,7 +163,7 @@ func (r *Reader) Next(ctx context.Context) (*pipeline.Item, error) {
 			if err != nil {
 				r.done = true
 				s.release()
-				return nil, r.shardError("reading member header", err)
+				return nil, r.orCancelled(ctx, r.shardError("reading member header", err))
 			}
 		}
 		if hdr.Typeflag != tar.TypeReg {
@@ -154,7 +182,7 @@ func (r *Reader) Next(ctx context.Context) (*pipeline.Item, error) {
 		if err := r.member(ctx, s, hdr, ext); err != nil {
 			r.done = true
 			s.release()
-			return nil, err
+			return nil, r.orCancelled(ctx, err)
 		}
 	}
 }
@@ -251,9 +279,17 @@ func (s *sample) release() {
 	}
 }
 
+// orCancelled reports a run that was stopped as such, rather than as a fault of the shard.
+func (r *Reader) orCancelled(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
 // open opens the file and sniffs gzip by its magic bytes.
-func (r *Reader) open() error {
-	f, err := os.Open(r.path)
+func (r *Reader) open(ctx context.Context) error {
+	f, err := r.opt.openFile(r.path)
 	if err != nil {
 		reason := ReasonUnreadable
 		if errors.Is(err, os.ErrNotExist) {
@@ -262,13 +298,22 @@ func (r *Reader) open() error {
 		return &pipeline.ShardError{Shard: r.path, Reason: reason, Err: err}
 	}
 	r.file = f
+	// file is what the archive is read from: the file itself, or a guard that bounds each read.
+	var file io.ReadSeeker = f
+	if r.opt.ReadTimeout > 0 {
+		r.guard = &stallGuard{f: f, timeout: r.opt.ReadTimeout, retries: max(0, r.opt.ReadRetries), ctx: ctx}
+		file = r.guard
+	}
 	var magic [2]byte
-	n, err := f.ReadAt(magic[:], 0)
-	if err != nil && err != io.EOF {
+	n, err := io.ReadFull(file, magic[:])
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return r.shardError("reading", err)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
 		return r.shardError("reading", err)
 	}
 	if n == 2 && magic == [2]byte{0x1f, 0x8b} {
-		gz, err := gzip.NewReader(bufio.NewReaderSize(f, 256<<10))
+		gz, err := gzip.NewReader(bufio.NewReaderSize(file, 256<<10))
 		if err != nil {
 			return r.shardError("opening gzip stream", err)
 		}
@@ -278,8 +323,8 @@ func (r *Reader) open() error {
 	}
 	// A plain tar reads from the file itself, seekable: tar.Reader then seeks over the members
 	// it skips instead of reading them.
-	r.end = &endTracker{r: f}
-	r.tr = tar.NewReader(seekingTracker{r.end, f})
+	r.end = &endTracker{r: file}
+	r.tr = tar.NewReader(seekingTracker{r.end, file})
 	return nil
 }
 
@@ -306,8 +351,11 @@ type seekingTracker struct {
 
 func (r *Reader) shardError(doing string, err error) *pipeline.ShardError {
 	reason := ReasonUnreadable
-	if errors.Is(err, io.ErrUnexpectedEOF) {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
 		reason = ReasonTruncated
+	case errors.Is(err, ErrStalled):
+		reason = ReasonStalled
 	}
 	return &pipeline.ShardError{Shard: r.path, Reason: reason,
 		Err: fmt.Errorf("%s after %d samples: %w", doing, r.pos, err)}

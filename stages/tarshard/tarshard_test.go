@@ -20,7 +20,7 @@ type member struct {
 	data string
 }
 
-func tarBytes(t *testing.T, members []member) []byte {
+func tarBytes(t testing.TB, members []member) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -38,7 +38,7 @@ func tarBytes(t *testing.T, members []member) []byte {
 	return buf.Bytes()
 }
 
-func gzipBytes(t *testing.T, b []byte) []byte {
+func gzipBytes(t testing.TB, b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	if _, err := zw.Write(b); err != nil {
