@@ -17,3 +17,5 @@ func blendSIMD(pix, deg []uint8, d uint8, f float32) int { return 0 }
 func lumaSumSIMD(pix []uint8) (uint64, int) { return 0, 0 }
 
 func lumaGreySIMD(dst, src []uint8) int { return 0 }
+
+func hueSIMD(pix []uint8, shift uint8) int { return 0 }
