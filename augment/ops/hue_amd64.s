@@ -4,7 +4,7 @@
 // where a float32 operation gives the reference's bytes over its whole input domain (checked
 // exhaustively by the tests) and in float64 lanes where the reference rounds a double sum once.
 //
-// Registers kept across a loop: Y13 = float64 1.0, Y14 = 0, Y15 = the hue shift (int32 lanes).
+// Registers kept across a loop: Y13 = float32 1.0, Y14 = 0, Y15 = the hue shift (int32 lanes).
 
 // A group is 8 pixels, 24 bytes; loading reads 4 bytes past it, so callers leave the pixels
 // of the last 28 bytes to Go.
@@ -87,35 +87,12 @@
 	VMULPS      hueF255<>(SB), Y11, Y11; \
 	VCVTTPS2DQ  Y11, Y11
 
-// PQT4 computes p, q, t of hsv2rgb for 4 pixels in float64: f, fs and fs*f float32 in Xf, Xfs,
-// Xx, V int32 in Xv; outputs int32 in Xp, Xq, Xt (Xq may be Xx, Xt may be Xf). Temps Y10, Y12, Y5.
-// p and q are exact products, so +0.5 and truncation round them half away from zero; t is
-// rounded from its fraction.
-#define PQT4(Xf, Xfs, Xx, Xv, Xp, Xq, Xt) \
-	VCVTDQ2PD   Xv, Y10; \
-	VCVTPS2PD   Xfs, Y12; \
-	VSUBPD      Y12, Y13, Y5; \
-	VMULPD      Y10, Y5, Y5; \
-	VADDPD      hueDHalf<>(SB), Y5, Y5; \
-	VCVTTPD2DQY Y5, Xp; \
-	VCVTPS2PD   Xx, Y5; \
-	VSUBPD      Y5, Y13, Y5; \
-	VMULPD      Y10, Y5, Y5; \
-	VADDPD      hueDHalf<>(SB), Y5, Y5; \
-	VCVTTPD2DQY Y5, Xq; \
-	VCVTPS2PD   Xf, Y5; \
-	VSUBPD      Y5, Y13, Y5; \
-	VMULPD      Y5, Y12, Y5; \
-	VSUBPD      Y5, Y13, Y5; \
-	VMULPD      Y5, Y10, Y5; \
-	VROUNDPD    $3, Y5, Y12; \
-	VSUBPD      Y12, Y5, Y5; \
-	VCMPPD      $13, hueDHalf<>(SB), Y5, Y5; \
-	VANDPD      Y13, Y5, Y5; \
-	VADDPD      Y5, Y12, Y12; \
-	VCVTTPD2DQY Y12, Xt
-
 // HSV2RGB: Y3, Y11, Y4 = H, S, V (int32 lanes) to Y0 = R | G<<8 | B<<16, with Y15 added to H.
+// With i = floor(6h/255), f = (6h - 255i)/255 and fs = s/255 (float32 divisions give the
+// reference's float32 values for every h and s), p, q and t are computed in float32 as
+// trunc(v*(1 - fs) + 0.5), trunc(v*(1 - fs*f) + 0.5) and trunc(v*(1 - fs*(1 - f)) + 0.5):
+// these give the reference's bytes (float64 products, round half away from zero) for every
+// (h, s, v), which TestHSVToRGBAVX2MatchesGo checks exhaustively.
 #define HSV2RGB \
 	VPADDD      Y15, Y3, Y3; \
 	VPAND       hueC255<>(SB), Y3, Y3; \
@@ -129,16 +106,22 @@
 	VDIVPS      hueF255<>(SB), Y7, Y7; \
 	VCVTDQ2PS   Y11, Y8; \
 	VDIVPS      hueF255<>(SB), Y8, Y8; \
+	VCVTDQ2PS   Y4, Y10; \
+	VSUBPS      Y8, Y13, Y5; \
+	VMULPS      Y10, Y5, Y5; \
+	VADDPS      hueFHalf<>(SB), Y5, Y5; \
+	VCVTTPS2DQ  Y5, Y0; \
 	VMULPS      Y7, Y8, Y9; \
-	PQT4(X7, X8, X9, X4, X0, X1, X2); \
-	VEXTRACTF128 $1, Y7, X7; \
-	VEXTRACTF128 $1, Y8, X8; \
-	VEXTRACTF128 $1, Y9, X9; \
-	VEXTRACTI128 $1, Y4, X11; \
-	PQT4(X7, X8, X9, X11, X3, X9, X7); \
-	VINSERTI128 $1, X3, Y0, Y0; \
-	VINSERTI128 $1, X9, Y1, Y1; \
-	VINSERTI128 $1, X7, Y2, Y2; \
+	VSUBPS      Y9, Y13, Y9; \
+	VMULPS      Y10, Y9, Y9; \
+	VADDPS      hueFHalf<>(SB), Y9, Y9; \
+	VCVTTPS2DQ  Y9, Y1; \
+	VSUBPS      Y7, Y13, Y7; \
+	VMULPS      Y8, Y7, Y7; \
+	VSUBPS      Y7, Y13, Y7; \
+	VMULPS      Y10, Y7, Y7; \
+	VADDPS      hueFHalf<>(SB), Y7, Y7; \
+	VCVTTPS2DQ  Y7, Y2; \
 	VPSLLD      $8, Y0, Y0; \
 	VPOR        Y0, Y4, Y4; \
 	VPSLLD      $16, Y1, Y1; \
@@ -150,7 +133,7 @@
 	VPSHUFB     Y6, Y4, Y0
 
 #define SETUP \
-	VMOVUPD      hueD1<>(SB), Y13; \
+	VMOVUPS      hueF1<>(SB), Y13; \
 	VPXOR        Y14, Y14, Y14; \
 	VMOVD        AX, X15; \
 	VPBROADCASTD X15, Y15
@@ -239,13 +222,6 @@ sdone:
 	DATA name+28(SB)/4, v; \
 	GLOBL name(SB), RODATA|NOPTR, $32
 
-#define BCAST64(name, v) \
-	DATA name+0(SB)/8, v; \
-	DATA name+8(SB)/8, v; \
-	DATA name+16(SB)/8, v; \
-	DATA name+24(SB)/8, v; \
-	GLOBL name(SB), RODATA|NOPTR, $32
-
 #define LANES(name, lo, hi) \
 	DATA name+0(SB)/8, lo; \
 	DATA name+8(SB)/8, hi; \
@@ -272,8 +248,7 @@ BCAST32(hueF2<>, $0x40000000)
 BCAST32(hueF4<>, $0x40800000)
 BCAST32(hueF6<>, $0x40c00000)
 BCAST32(hueF255<>, $0x437f0000)
-BCAST64(hueD1<>, $0x3ff0000000000000)
-BCAST64(hueDHalf<>, $0x3fe0000000000000)
+BCAST32(hueFHalf<>, $0x3f000000)
 
 // Per hsv2rgb sector, the bytes of v | p<<8 | q<<16 | t<<24 that give R, G, B:
 // (v,t,p), (q,v,p), (p,v,t), (p,q,v), (t,p,v), (v,p,q); H = 255 gives i = 6, sector 0 again.
