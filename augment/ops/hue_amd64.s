@@ -26,12 +26,15 @@
 	VMOVQ        X1, 12(SI); \
 	VPEXTRD      $2, X1, 20(SI)
 
-// RGB2HSV: Y1, Y2, Y3 = R, G, B to Y3 = H, Y11 = S, Y4 = V (int32 lanes).
-// V = max; cr = max - min; with d the distances below the max, the raw hue is k + a - b with
-// (k, a, b) = (0, db, dg)/cr when R is the max, (2, dr, db)/cr when G is, else (4, dg, dr)/cr
-// (R before G before B on ties). a and b are float32 quotients; k + a - b is exact in float64
-// and rounded to float32 once, as the reference does. fmod(hf/6 + 1, 1) is hf/6 in float32,
-// plus 1 when hf < 0. H = trunc(that * 255), 0 for grey; S = trunc(cr/max * 255).
+// RGB2HSV: Y1, Y2, Y3 = R, G, B to Y3 = H, Y11 = S, Y4 = V (int32 lanes); H is undefined
+// for grey pixels (S = 0).
+// V = max and cr = max - min. With d the distances below the max, the reference's raw hue is
+// k + a - b with (k, a, b) = (0, db, dg)/cr when R is the max, (2, dr, db)/cr when G is, else
+// (4, dg, dr)/cr (R before G before B on ties), a and b float32 quotients, the sum exact and
+// rounded to float32 once. One of a and b is the min's distance, so it is exactly 1 and the
+// sum is one float32 addition: (k+1) - b when a = 1, (k-1) + a otherwise. fmod(hf/6 + 1, 1)
+// is hf/6 in float32, plus 1 when hf < 0 (exact for every hf that occurs; the tests cover
+// the whole RGB cube). H = trunc(that * 255); S = trunc(cr/max * 255).
 #define RGB2HSV \
 	VPMAXUD     Y2, Y1, Y4; \
 	VPMAXUD     Y3, Y4, Y4; \
@@ -47,39 +50,26 @@
 	VPBLENDVB   Y6, Y3, Y8, Y8; \
 	VPBLENDVB   Y7, Y3, Y1, Y9; \
 	VPBLENDVB   Y6, Y2, Y9, Y9; \
-	VMOVUPS     hueF4<>(SB), Y10; \
-	VBLENDVPS   Y7, hueF2<>(SB), Y10, Y10; \
-	VPANDN      Y10, Y6, Y10; \
+	VMOVDQU     hueC3<>(SB), Y10; \
+	VPBLENDVB   Y7, hueC1<>(SB), Y10, Y10; \
+	VPBLENDVB   Y6, hueCm1<>(SB), Y10, Y10; \
+	VPCMPEQD    Y5, Y8, Y6; \
+	VPSUBD      Y9, Y14, Y9; \
+	VPBLENDVB   Y6, Y9, Y8, Y8; \
+	VPSLLD      $1, Y6, Y6; \
+	VPSUBD      Y6, Y10, Y10; \
+	VCVTDQ2PS   Y10, Y10; \
 	VPMAXUD     hueC1<>(SB), Y5, Y1; \
 	VCVTDQ2PS   Y1, Y1; \
 	VCVTDQ2PS   Y8, Y8; \
 	VDIVPS      Y1, Y8, Y8; \
-	VCVTDQ2PS   Y9, Y9; \
-	VDIVPS      Y1, Y9, Y9; \
-	VCVTPS2PD   X8, Y0; \
-	VCVTPS2PD   X9, Y1; \
-	VSUBPD      Y1, Y0, Y0; \
-	VCVTPS2PD   X10, Y1; \
-	VADDPD      Y1, Y0, Y0; \
-	VCVTPD2PSY  Y0, X12; \
-	VEXTRACTF128 $1, Y8, X8; \
-	VEXTRACTF128 $1, Y9, X9; \
-	VEXTRACTF128 $1, Y10, X10; \
-	VCVTPS2PD   X8, Y0; \
-	VCVTPS2PD   X9, Y1; \
-	VSUBPD      Y1, Y0, Y0; \
-	VCVTPS2PD   X10, Y1; \
-	VADDPD      Y1, Y0, Y0; \
-	VCVTPD2PSY  Y0, X0; \
-	VINSERTF128 $1, X0, Y12, Y12; \
+	VADDPS      Y8, Y10, Y12; \
 	VDIVPS      hueF6<>(SB), Y12, Y0; \
 	VCMPPS      $1, Y14, Y12, Y12; \
 	VANDPS      hueF1<>(SB), Y12, Y12; \
 	VADDPS      Y12, Y0, Y0; \
 	VMULPS      hueF255<>(SB), Y0, Y0; \
 	VCVTTPS2DQ  Y0, Y3; \
-	VPCMPEQD    Y14, Y5, Y6; \
-	VPANDN      Y3, Y6, Y3; \
 	VPMAXUD     hueC1<>(SB), Y4, Y1; \
 	VCVTDQ2PS   Y1, Y1; \
 	VCVTDQ2PS   Y5, Y11; \
@@ -173,6 +163,8 @@ TEXT ·rgbToHSVAVX2(SB), NOSPLIT, $0-16
 rloop:
 	LOAD8
 	RGB2HSV
+	VPCMPEQD Y14, Y5, Y6
+	VPANDN   Y3, Y6, Y3
 	VPSLLD $8, Y11, Y11
 	VPSLLD $16, Y4, Y4
 	VPOR   Y11, Y3, Y0
@@ -239,7 +231,9 @@ LANES(huePack<>, $0x0908060504020100, $0x808080800e0d0c0a)
 LANES(hueLaneOff<>, $0x0404040400000000, $0x0c0c0c0c08080808)
 
 BCAST32(hueC1<>, $1)
+BCAST32(hueC3<>, $3)
 BCAST32(hueC6<>, $6)
+BCAST32(hueCm1<>, $0xffffffff)
 BCAST32(hueC255<>, $255)
 BCAST32(hueC257<>, $257)
 BCAST32(hueC1542<>, $1542)
