@@ -22,6 +22,25 @@ func firRowsSSE41(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias ui
 func firRowsAVX2(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
 
 //go:noescape
+func boxRowsAVX2(dst *byte, n int, rows **byte, taps int, kc, ke, bias uint32, shift uint64)
+
+// boxRowsSIMD runs a fir shaped (ke, kc, ..., kc, ke) of 3 or 5 taps over the first
+// len(dst)&^15 bytes and returns how many it did (0 without AVX2 or for other shapes).
+func boxRowsSIMD(dst []uint8, rows [][]uint8, kc, ke, bias uint32, shift uint) int {
+	n := len(dst) &^ 15
+	if !useAVX2 || n == 0 || (len(rows) != 3 && len(rows) != 5) {
+		return 0
+	}
+	var ptrs [5]*byte
+	for t, r := range rows {
+		_ = r[n-1] // every row covers dst
+		ptrs[t] = &r[0]
+	}
+	boxRowsAVX2(&dst[0], n, &ptrs[0], len(rows), kc, ke, bias, uint64(shift))
+	return n
+}
+
+//go:noescape
 func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
 
 // firRowsSIMD runs a fir over len(dst) (a multiple of 8) bytes and returns how many it did.

@@ -253,10 +253,10 @@ TEXT ·firRowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ         k+24(FP), R8
 	MOVQ         taps+32(FP), R9
 	MOVL         bias+40(FP), AX
-	MOVQ         AX, X6
+	VMOVQ        AX, X6
 	VPBROADCASTD X6, Y6
 	MOVQ         shift+48(FP), DX
-	MOVQ         DX, X7
+	VMOVQ        DX, X7
 	XORQ         BX, BX
 
 yloop:
@@ -293,5 +293,100 @@ ytap:
 	JMP          yloop
 
 ydone:
+	VZEROUPPER
+	RET
+
+// BOXSTORE adds the bias to the sums in Y0 and Y1 (bytes 0-7 and 8-15), shifts them and
+// stores them, saturated to bytes, at DI+BX.
+#define BOXSTORE \
+	VPADDD       Y12, Y0, Y0; \
+	VPADDD       Y12, Y1, Y1; \
+	VPSRLD       X11, Y0, Y0; \
+	VPSRLD       X11, Y1, Y1; \
+	VPACKUSDW    Y1, Y0, Y0; \
+	VPERMQ       $0xD8, Y0, Y0; \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPACKUSWB    X1, X0, X0; \
+	VMOVDQU      X0, (DI)(BX*1)
+
+// func boxRowsAVX2(dst *byte, n int, rows **byte, taps int, kc, ke, bias uint32, shift uint64)
+// firRowsAVX2 for a filter of 3 or 5 taps shaped (ke, kc, ..., kc, ke), as a box-blur pass
+// is: two products per byte, kc * (sum of the middle taps) + ke * (first + last tap), equal
+// to the fir's sum in uint32 arithmetic. n is a multiple of 16.
+TEXT ·boxRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         rows+16(FP), SI
+	MOVQ         taps+24(FP), DX
+	MOVL         kc+32(FP), AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         ke+36(FP), AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         bias+40(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVQ        shift+48(FP), X11
+	MOVQ         0(SI), R8
+	MOVQ         8(SI), R9
+	MOVQ         16(SI), R10
+	XORQ         BX, BX
+	CMPQ         DX, $5
+	JEQ          box5
+
+box3:
+	VPMOVZXBD (R9)(BX*1), Y0
+	VPMOVZXBD 8(R9)(BX*1), Y1
+	VPMOVZXBD (R8)(BX*1), Y2
+	VPMOVZXBD 8(R8)(BX*1), Y3
+	VPMOVZXBD (R10)(BX*1), Y4
+	VPMOVZXBD 8(R10)(BX*1), Y5
+	VPADDD    Y4, Y2, Y2
+	VPADDD    Y5, Y3, Y3
+	VPMULLD   Y14, Y0, Y0
+	VPMULLD   Y14, Y1, Y1
+	VPMULLD   Y13, Y2, Y2
+	VPMULLD   Y13, Y3, Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	BOXSTORE
+	ADDQ      $16, BX
+	CMPQ      BX, CX
+	JLT       box3
+	VZEROUPPER
+	RET
+
+box5:
+	MOVQ 24(SI), R11
+	MOVQ 32(SI), R12
+
+box5loop:
+	VPMOVZXBD (R9)(BX*1), Y0
+	VPMOVZXBD 8(R9)(BX*1), Y1
+	VPMOVZXBD (R10)(BX*1), Y2
+	VPMOVZXBD 8(R10)(BX*1), Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	VPMOVZXBD (R11)(BX*1), Y2
+	VPMOVZXBD 8(R11)(BX*1), Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	VPMOVZXBD (R8)(BX*1), Y2
+	VPMOVZXBD 8(R8)(BX*1), Y3
+	VPMOVZXBD (R12)(BX*1), Y4
+	VPMOVZXBD 8(R12)(BX*1), Y5
+	VPADDD    Y4, Y2, Y2
+	VPADDD    Y5, Y3, Y3
+	VPMULLD   Y14, Y0, Y0
+	VPMULLD   Y14, Y1, Y1
+	VPMULLD   Y13, Y2, Y2
+	VPMULLD   Y13, Y3, Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	BOXSTORE
+	ADDQ      $16, BX
+	CMPQ      BX, CX
+	JLT       box5loop
 	VZEROUPPER
 	RET
