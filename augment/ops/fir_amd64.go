@@ -80,18 +80,36 @@ func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {
 //go:noescape
 func blendSSE41(pix *byte, deg *byte, n int, d uint32, f float32)
 
+//go:noescape
+func blendAVX2(pix *byte, deg *byte, n int, d uint32, f float32)
+
 // blendSIMD blends the first len(pix)&^3 bytes (see blendBytes) and returns how many it did.
 func blendSIMD(pix, deg []uint8, d uint8, f float32) int {
 	n := len(pix) &^ 3
 	if n == 0 {
 		return 0
 	}
-	var dp *byte
 	if deg != nil {
-		dp = &deg[:n][0]
+		deg = deg[:n]
 	}
-	blendSSE41(&pix[0], dp, n, uint32(d), f)
+	done := 0
+	if useAVX2 && n >= 16 {
+		done = n &^ 15
+		blendAVX2(&pix[0], degAt(deg, 0), done, uint32(d), f)
+		if done == n {
+			return n
+		}
+	}
+	blendSSE41(&pix[done], degAt(deg, done), n-done, uint32(d), f)
 	return n
+}
+
+// degAt is &deg[i], or nil for a constant degenerate image.
+func degAt(deg []uint8, i int) *byte {
+	if deg == nil {
+		return nil
+	}
+	return &deg[i]
 }
 
 //go:noescape

@@ -322,11 +322,12 @@ func blendSIMDMatchesGo(t *testing.T, src pipeline.Image) {
 			"saturation": func(im pipeline.Image) { Saturation(im, f, nil) },
 			"grayscale":  Grayscale,
 		} {
-			fast, slow := clone(src), clone(src)
+			fast, sse, slow := clone(src), clone(src), clone(src)
 			op(fast)
+			withoutAVX2(t, func() { op(sse) })
 			withoutSIMD(t, func() { op(slow) })
-			if string(fast.Pix) != string(slow.Pix) {
-				t.Errorf("%s %v on %dx%d: SIMD and Go differ", name, f, src.Width, src.Height)
+			if string(fast.Pix) != string(slow.Pix) || string(sse.Pix) != string(slow.Pix) {
+				t.Errorf("%s %v on %dx%d: AVX2, SSE and Go differ", name, f, src.Width, src.Height)
 			}
 		}
 	}
