@@ -41,6 +41,9 @@ func boxRowsSIMD(dst []uint8, rows [][]uint8, kc, ke, bias uint32, shift uint) i
 }
 
 //go:noescape
+func resampleH2AVX2(dst *byte, pairs int, src *byte, pos *int32, w *[8]int32, taps int)
+
+//go:noescape
 func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
 
 // firRowsSIMD runs a fir over len(dst) (a multiple of 8) bytes and returns how many it did.
@@ -74,7 +77,15 @@ func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {
 	}
 	_ = drow[n*3]
 	_ = srow[(c.maxPos()+c.taps)*3]
-	resampleHSSE41(&drow[0], n, &srow[0], &c.pos[0], &c.wb[0], c.taps)
+	done := 0
+	if useAVX2 && n >= 2 {
+		pairs := n / 2
+		resampleH2AVX2(&drow[0], pairs, &srow[0], &c.pos[0], &c.wb2[0], c.taps)
+		if done = pairs * 2; done == n {
+			return
+		}
+	}
+	resampleHSSE41(&drow[done*3], n-done, &srow[0], &c.pos[done], &c.wb[done*c.taps], c.taps)
 }
 
 //go:noescape

@@ -456,3 +456,144 @@ vbimg:
 vbdone:
 	VZEROUPPER
 	RET
+
+// H2HEAD points R11 and R13 at the windows of the next two output pixels and loads the
+// rounding offset into the accumulators Y0 and Y8.
+#define H2HEAD \
+	MOVLQSX (R8), R11; \
+	LEAQ    (R11)(R11*2), R11; \
+	ADDQ    SI, R11; \
+	MOVLQSX 4(R8), R13; \
+	LEAQ    (R13)(R13*2), R13; \
+	ADDQ    SI, R13; \
+	VMOVDQA Y6, Y0; \
+	VPXOR   Y8, Y8, Y8
+
+// H2TAP adds one tap (window byte offset off, weights at woff(R9)) of both pixels into acc.
+#define H2TAP(off, woff, acc) \
+	VPMOVZXBD   off(R11), X1; \
+	VPMOVZXBD   off(R13), X2; \
+	VINSERTI128 $1, X2, Y1, Y1; \
+	VPMULLD     woff(R9), Y1, Y1; \
+	VPADDD      Y1, acc, acc
+
+// H2TAIL stores the two pixels (and one byte past them) and moves to the next pair.
+#define H2TAIL \
+	VPADDD       Y8, Y0, Y0; \
+	VPSRLD       X7, Y0, Y0; \
+	VPACKUSDW    Y0, Y0, Y0; \
+	VPACKUSWB    Y0, Y0, Y0; \
+	VMOVD        X0, (DI); \
+	VEXTRACTI128 $1, Y0, X1; \
+	VMOVD        X1, 3(DI); \
+	ADDQ         $6, DI; \
+	ADDQ         $8, R8
+
+// func resampleH2AVX2(dst *byte, pairs int, src *byte, pos *int32, w *[8]int32, taps int)
+// resampleHSSE41 on two output pixels an iteration, one in each 128-bit lane; w holds, per
+// pair and tap, the first pixel's weight 4 times, then the second's. It writes one byte past
+// each pair. Filters of 2 to 6 taps have unrolled loops.
+TEXT ·resampleH2AVX2(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         pairs+8(FP), CX
+	MOVQ         src+16(FP), SI
+	MOVQ         pos+24(FP), R8
+	MOVQ         w+32(FP), R9
+	MOVQ         taps+40(FP), R10
+	MOVL         $0x200000, AX
+	VMOVD        AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL         $22, DX
+	VMOVD        DX, X7
+	TESTQ        CX, CX
+	JZ           h2done
+	CMPQ         R10, $2
+	JEQ          h2taps2
+	CMPQ         R10, $3
+	JEQ          h2taps3
+	CMPQ         R10, $4
+	JEQ          h2taps4
+	CMPQ         R10, $5
+	JEQ          h2taps5
+	CMPQ         R10, $6
+	JEQ          h2taps6
+
+h2loop:
+	H2HEAD
+	MOVQ R10, R12
+
+h2tap:
+	H2TAP(0, 0, Y0)
+	ADDQ $3, R11
+	ADDQ $3, R13
+	ADDQ $32, R9
+	DECQ R12
+	JNZ  h2tap
+	H2TAIL
+	DECQ CX
+	JNZ  h2loop
+	JMP  h2done
+
+h2taps2:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	ADDQ $(64), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps2
+	JMP  h2done
+
+h2taps3:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	ADDQ $(96), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps3
+	JMP  h2done
+
+h2taps4:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	ADDQ $(128), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps4
+	JMP  h2done
+
+h2taps5:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	ADDQ $(160), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps5
+	JMP  h2done
+
+h2taps6:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	H2TAP(15, 160, Y8)
+	ADDQ $(192), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps6
+	JMP  h2done
+
+h2done:
+	VZEROUPPER
+	RET

@@ -273,6 +273,10 @@ func TestResizeSIMDMatchesGo(t *testing.T) {
 		{pipeline.Crop{Top: 60, Left: 96, Height: 1, Width: 1}, 5, 5},     // corner pixel
 		{pipeline.Crop{Top: 10, Left: 0, Height: 51, Width: 97}, 96, 40},  // bottom-right edge
 		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 3, 2},     // 30+ taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 70, 50},   // 3 or 4 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 55, 41},   // 4 or 5 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 43, 33},   // 5 or 6 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 38, 27},   // 6 or 7 taps
 	} {
 		fast := NewImage(c.w, c.h)
 		if err := ResizedCrop(fast, src, c.crop, nil); err != nil {
