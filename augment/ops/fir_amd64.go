@@ -44,6 +44,9 @@ func boxRowsSIMD(dst []uint8, rows [][]uint8, kc, ke, bias uint32, shift uint) i
 func resampleH2AVX2(dst *byte, pairs int, src *byte, pos *int32, w *[8]int32, taps int)
 
 //go:noescape
+func firRowsAVX2Unrolled(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+
+//go:noescape
 func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
 
 // firRowsSIMD runs a fir over len(dst) (a multiple of 8) bytes and returns how many it did.
@@ -56,7 +59,11 @@ func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift 
 	n, done := len(dst), 0
 	if useAVX2 && n >= 16 {
 		done = n &^ 15
-		firRowsAVX2(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		if len(rows) >= 2 && len(rows) <= 6 {
+			firRowsAVX2Unrolled(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		} else {
+			firRowsAVX2(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		}
 		if done == n {
 			return n
 		}

@@ -597,3 +597,279 @@ h2taps6:
 h2done:
 	VZEROUPPER
 	RET
+
+// func firRowsAVX2Unrolled(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+// firRowsAVX2 for 2 to 6 taps, with the row pointers and weights held in registers.
+TEXT ·firRowsAVX2Unrolled(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         rows+16(FP), SI
+	MOVQ         k+24(FP), AX
+	MOVQ         taps+32(FP), DX
+	MOVL         bias+40(FP), BX
+	VMOVD        BX, X6
+	VPBROADCASTD X6, Y6
+	VMOVQ        shift+48(FP), X7
+	XORQ         BX, BX
+	TESTQ        CX, CX
+	JZ           udone
+	CMPQ         DX, $2
+	JEQ          utaps2
+	CMPQ         DX, $3
+	JEQ          utaps3
+	CMPQ         DX, $4
+	JEQ          utaps4
+	CMPQ         DX, $5
+	JEQ          utaps5
+	CMPQ         DX, $6
+	JEQ          utaps6
+	JMP          udone
+
+utaps2:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+
+uloop2:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop2
+	JMP          udone
+
+utaps3:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+
+uloop3:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop3
+	JMP          udone
+
+utaps4:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+	MOVQ         24(SI), R11
+	VPBROADCASTD 48(AX), Y11
+
+uloop4:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R11)(BX*1), Y1
+	VPMOVZXBD 8(R11)(BX*1), Y4
+	VPMULLD   Y11, Y1, Y1
+	VPMULLD   Y11, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop4
+	JMP          udone
+
+utaps5:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+	MOVQ         24(SI), R11
+	VPBROADCASTD 48(AX), Y11
+	MOVQ         32(SI), R12
+	VPBROADCASTD 64(AX), Y12
+
+uloop5:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R11)(BX*1), Y1
+	VPMOVZXBD 8(R11)(BX*1), Y4
+	VPMULLD   Y11, Y1, Y1
+	VPMULLD   Y11, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R12)(BX*1), Y1
+	VPMOVZXBD 8(R12)(BX*1), Y4
+	VPMULLD   Y12, Y1, Y1
+	VPMULLD   Y12, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop5
+	JMP          udone
+
+utaps6:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+	MOVQ         24(SI), R11
+	VPBROADCASTD 48(AX), Y11
+	MOVQ         32(SI), R12
+	VPBROADCASTD 64(AX), Y12
+	MOVQ         40(SI), R13
+	VPBROADCASTD 80(AX), Y13
+
+uloop6:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R11)(BX*1), Y1
+	VPMOVZXBD 8(R11)(BX*1), Y4
+	VPMULLD   Y11, Y1, Y1
+	VPMULLD   Y11, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R12)(BX*1), Y1
+	VPMOVZXBD 8(R12)(BX*1), Y4
+	VPMULLD   Y12, Y1, Y1
+	VPMULLD   Y12, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R13)(BX*1), Y1
+	VPMOVZXBD 8(R13)(BX*1), Y4
+	VPMULLD   Y13, Y1, Y1
+	VPMULLD   Y13, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop6
+	JMP          udone
+
+udone:
+	VZEROUPPER
+	RET
