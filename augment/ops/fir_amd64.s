@@ -492,7 +492,7 @@ vbdone:
 // func resampleH2AVX2(dst *byte, pairs int, src *byte, pos *int32, w *[8]int32, taps int)
 // resampleHSSE41 on two output pixels an iteration, one in each 128-bit lane; w holds, per
 // pair and tap, the first pixel's weight 4 times, then the second's. It writes one byte past
-// each pair. Filters of 2 to 6 taps have unrolled loops.
+// each pair. Filters of 2 to 8 taps have unrolled loops.
 TEXT ·resampleH2AVX2(SB), NOSPLIT, $0-48
 	MOVQ         dst+0(FP), DI
 	MOVQ         pairs+8(FP), CX
@@ -517,6 +517,10 @@ TEXT ·resampleH2AVX2(SB), NOSPLIT, $0-48
 	JEQ          h2taps5
 	CMPQ         R10, $6
 	JEQ          h2taps6
+	CMPQ         R10, $7
+	JEQ          h2taps7
+	CMPQ         R10, $8
+	JEQ          h2taps8
 
 h2loop:
 	H2HEAD
@@ -592,6 +596,37 @@ h2taps6:
 	H2TAIL
 	DECQ CX
 	JNZ  h2taps6
+	JMP  h2done
+
+h2taps7:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	H2TAP(15, 160, Y8)
+	H2TAP(18, 192, Y0)
+	ADDQ $(224), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps7
+	JMP  h2done
+
+h2taps8:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	H2TAP(15, 160, Y8)
+	H2TAP(18, 192, Y0)
+	H2TAP(21, 224, Y8)
+	ADDQ $(256), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps8
 	JMP  h2done
 
 h2done:
