@@ -15,6 +15,9 @@ type fir struct {
 	rows  [maxSIMDTaps][]uint8
 	k     [maxSIMDTaps]uint32
 	kb    [maxSIMDTaps][4]uint32
+	// box: the weights are (k[0], k[1], ..., k[1], k[0]), as in a box-blur pass, so a sum
+	// needs two products.
+	box bool
 }
 
 func (f *fir) setWeights(k []uint32) {
@@ -23,6 +26,10 @@ func (f *fir) setWeights(k []uint32) {
 		f.k[t] = v
 		f.kb[t] = [4]uint32{v, v, v, v}
 	}
+	f.box = len(k) >= 3 && k[0] == k[len(k)-1]
+	for t := 1; f.box && t < len(k)-1; t++ {
+		f.box = k[t] == k[1]
+	}
 }
 
 // run filters f.rows[:f.taps] into dst; every row must be at least len(dst) long.
@@ -30,7 +37,10 @@ func (f *fir) run(dst []uint8) {
 	n := len(dst)
 	done := 0
 	rows := f.rows[:f.taps]
-	if useSIMD && n >= 8 {
+	if useSIMD && f.box {
+		done = boxRowsSIMD(dst, rows, f.k[1], f.k[0], f.bias, f.shift)
+	}
+	if useSIMD && done == 0 && n >= 8 {
 		done = firRowsSIMD(dst[:n&^7], rows, &f.kb[0], f.bias, f.shift)
 	}
 	if done == n {

@@ -22,6 +22,31 @@ func firRowsSSE41(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias ui
 func firRowsAVX2(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
 
 //go:noescape
+func boxRowsAVX2(dst *byte, n int, rows **byte, taps int, kc, ke, bias uint32, shift uint64)
+
+// boxRowsSIMD runs a fir shaped (ke, kc, ..., kc, ke) of 3 or 5 taps over the first
+// len(dst)&^15 bytes and returns how many it did (0 without AVX2 or for other shapes).
+func boxRowsSIMD(dst []uint8, rows [][]uint8, kc, ke, bias uint32, shift uint) int {
+	n := len(dst) &^ 15
+	if !useAVX2 || n == 0 || (len(rows) != 3 && len(rows) != 5) {
+		return 0
+	}
+	var ptrs [5]*byte
+	for t, r := range rows {
+		_ = r[n-1] // every row covers dst
+		ptrs[t] = &r[0]
+	}
+	boxRowsAVX2(&dst[0], n, &ptrs[0], len(rows), kc, ke, bias, uint64(shift))
+	return n
+}
+
+//go:noescape
+func resampleH2AVX2(dst *byte, pairs int, src *byte, pos *int32, w *[8]int32, taps int)
+
+//go:noescape
+func firRowsAVX2Unrolled(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+
+//go:noescape
 func resampleHSSE41(dst *byte, n int, src *byte, pos *int32, w *[4]int32, taps int)
 
 // firRowsSIMD runs a fir over len(dst) (a multiple of 8) bytes and returns how many it did.
@@ -34,7 +59,11 @@ func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift 
 	n, done := len(dst), 0
 	if useAVX2 && n >= 16 {
 		done = n &^ 15
-		firRowsAVX2(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		if len(rows) >= 2 && len(rows) <= 6 {
+			firRowsAVX2Unrolled(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		} else {
+			firRowsAVX2(&dst[0], done, &ptrs[0], kb, len(rows), bias, uint64(shift))
+		}
 		if done == n {
 			return n
 		}
@@ -55,11 +84,22 @@ func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {
 	}
 	_ = drow[n*3]
 	_ = srow[(c.maxPos()+c.taps)*3]
-	resampleHSSE41(&drow[0], n, &srow[0], &c.pos[0], &c.wb[0], c.taps)
+	done := 0
+	if useAVX2 && n >= 2 {
+		pairs := n / 2
+		resampleH2AVX2(&drow[0], pairs, &srow[0], &c.pos[0], &c.wb2[0], c.taps)
+		if done = pairs * 2; done == n {
+			return
+		}
+	}
+	resampleHSSE41(&drow[done*3], n-done, &srow[0], &c.pos[done], &c.wb[done*c.taps], c.taps)
 }
 
 //go:noescape
 func blendSSE41(pix *byte, deg *byte, n int, d uint32, f float32)
+
+//go:noescape
+func blendAVX2(pix *byte, deg *byte, n int, d uint32, f float32)
 
 // blendSIMD blends the first len(pix)&^3 bytes (see blendBytes) and returns how many it did.
 func blendSIMD(pix, deg []uint8, d uint8, f float32) int {
@@ -67,12 +107,27 @@ func blendSIMD(pix, deg []uint8, d uint8, f float32) int {
 	if n == 0 {
 		return 0
 	}
-	var dp *byte
 	if deg != nil {
-		dp = &deg[:n][0]
+		deg = deg[:n]
 	}
-	blendSSE41(&pix[0], dp, n, uint32(d), f)
+	done := 0
+	if useAVX2 && n >= 16 {
+		done = n &^ 15
+		blendAVX2(&pix[0], degAt(deg, 0), done, uint32(d), f)
+		if done == n {
+			return n
+		}
+	}
+	blendSSE41(&pix[done], degAt(deg, done), n-done, uint32(d), f)
 	return n
+}
+
+// degAt is &deg[i], or nil for a constant degenerate image.
+func degAt(deg []uint8, i int) *byte {
+	if deg == nil {
+		return nil
+	}
+	return &deg[i]
 }
 
 //go:noescape

@@ -253,10 +253,10 @@ TEXT ·firRowsAVX2(SB), NOSPLIT, $0-56
 	MOVQ         k+24(FP), R8
 	MOVQ         taps+32(FP), R9
 	MOVL         bias+40(FP), AX
-	MOVQ         AX, X6
+	VMOVQ        AX, X6
 	VPBROADCASTD X6, Y6
 	MOVQ         shift+48(FP), DX
-	MOVQ         DX, X7
+	VMOVQ        DX, X7
 	XORQ         BX, BX
 
 yloop:
@@ -293,5 +293,618 @@ ytap:
 	JMP          yloop
 
 ydone:
+	VZEROUPPER
+	RET
+
+// BOXSTORE adds the bias to the sums in Y0 and Y1 (bytes 0-7 and 8-15), shifts them and
+// stores them, saturated to bytes, at DI+BX.
+#define BOXSTORE \
+	VPADDD       Y12, Y0, Y0; \
+	VPADDD       Y12, Y1, Y1; \
+	VPSRLD       X11, Y0, Y0; \
+	VPSRLD       X11, Y1, Y1; \
+	VPACKUSDW    Y1, Y0, Y0; \
+	VPERMQ       $0xD8, Y0, Y0; \
+	VEXTRACTI128 $1, Y0, X1; \
+	VPACKUSWB    X1, X0, X0; \
+	VMOVDQU      X0, (DI)(BX*1)
+
+// func boxRowsAVX2(dst *byte, n int, rows **byte, taps int, kc, ke, bias uint32, shift uint64)
+// firRowsAVX2 for a filter of 3 or 5 taps shaped (ke, kc, ..., kc, ke), as a box-blur pass
+// is: two products per byte, kc * (sum of the middle taps) + ke * (first + last tap), equal
+// to the fir's sum in uint32 arithmetic. n is a multiple of 16.
+TEXT ·boxRowsAVX2(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         rows+16(FP), SI
+	MOVQ         taps+24(FP), DX
+	MOVL         kc+32(FP), AX
+	VMOVD        AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL         ke+36(FP), AX
+	VMOVD        AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL         bias+40(FP), AX
+	VMOVD        AX, X12
+	VPBROADCASTD X12, Y12
+	VMOVQ        shift+48(FP), X11
+	MOVQ         0(SI), R8
+	MOVQ         8(SI), R9
+	MOVQ         16(SI), R10
+	XORQ         BX, BX
+	CMPQ         DX, $5
+	JEQ          box5
+
+box3:
+	VPMOVZXBD (R9)(BX*1), Y0
+	VPMOVZXBD 8(R9)(BX*1), Y1
+	VPMOVZXBD (R8)(BX*1), Y2
+	VPMOVZXBD 8(R8)(BX*1), Y3
+	VPMOVZXBD (R10)(BX*1), Y4
+	VPMOVZXBD 8(R10)(BX*1), Y5
+	VPADDD    Y4, Y2, Y2
+	VPADDD    Y5, Y3, Y3
+	VPMULLD   Y14, Y0, Y0
+	VPMULLD   Y14, Y1, Y1
+	VPMULLD   Y13, Y2, Y2
+	VPMULLD   Y13, Y3, Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	BOXSTORE
+	ADDQ      $16, BX
+	CMPQ      BX, CX
+	JLT       box3
+	VZEROUPPER
+	RET
+
+box5:
+	MOVQ 24(SI), R11
+	MOVQ 32(SI), R12
+
+box5loop:
+	VPMOVZXBD (R9)(BX*1), Y0
+	VPMOVZXBD 8(R9)(BX*1), Y1
+	VPMOVZXBD (R10)(BX*1), Y2
+	VPMOVZXBD 8(R10)(BX*1), Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	VPMOVZXBD (R11)(BX*1), Y2
+	VPMOVZXBD 8(R11)(BX*1), Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	VPMOVZXBD (R8)(BX*1), Y2
+	VPMOVZXBD 8(R8)(BX*1), Y3
+	VPMOVZXBD (R12)(BX*1), Y4
+	VPMOVZXBD 8(R12)(BX*1), Y5
+	VPADDD    Y4, Y2, Y2
+	VPADDD    Y5, Y3, Y3
+	VPMULLD   Y14, Y0, Y0
+	VPMULLD   Y14, Y1, Y1
+	VPMULLD   Y13, Y2, Y2
+	VPMULLD   Y13, Y3, Y3
+	VPADDD    Y2, Y0, Y0
+	VPADDD    Y3, Y1, Y1
+	BOXSTORE
+	ADDQ      $16, BX
+	CMPQ      BX, CX
+	JLT       box5loop
+	VZEROUPPER
+	RET
+
+// BLEND16 blends 16 bytes at DI+BX: Y1, Y2 hold them minus D as int32 lanes, Y3, Y4 hold D
+// as float32 lanes; f is in Y5.
+#define BLEND16 \
+	VCVTDQ2PS    Y1, Y1; \
+	VCVTDQ2PS    Y2, Y2; \
+	VMULPS       Y5, Y1, Y1; \
+	VMULPS       Y5, Y2, Y2; \
+	VADDPS       Y3, Y1, Y1; \
+	VADDPS       Y4, Y2, Y2; \
+	VCVTTPS2DQ   Y1, Y1; \
+	VCVTTPS2DQ   Y2, Y2; \
+	VPACKUSDW    Y2, Y1, Y1; \
+	VPERMQ       $0xD8, Y1, Y1; \
+	VEXTRACTI128 $1, Y1, X2; \
+	VPACKUSWB    X2, X1, X1; \
+	VMOVDQU      X1, (DI)(BX*1)
+
+// func blendAVX2(pix *byte, deg *byte, n int, d uint32, f float32)
+// blendSSE41 on 16 bytes an iteration (n a multiple of 16).
+TEXT ·blendAVX2(SB), NOSPLIT, $0-32
+	MOVQ         pix+0(FP), DI
+	MOVQ         deg+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVL         d+24(FP), AX
+	VBROADCASTSS f+28(FP), Y5
+	VMOVD        AX, X6
+	VPBROADCASTD X6, Y6
+	VCVTDQ2PS    Y6, Y7
+	XORQ         BX, BX
+	TESTQ        CX, CX
+	JZ           vbdone
+	TESTQ        SI, SI
+	JNZ          vbimg
+
+vbconst:
+	VPMOVZXBD (DI)(BX*1), Y1
+	VPMOVZXBD 8(DI)(BX*1), Y2
+	VPSUBD    Y6, Y1, Y1
+	VPSUBD    Y6, Y2, Y2
+	VMOVDQA   Y7, Y3
+	VMOVDQA   Y7, Y4
+	BLEND16
+	ADDQ      $16, BX
+	CMPQ      BX, CX
+	JLT       vbconst
+	VZEROUPPER
+	RET
+
+vbimg:
+	VPMOVZXBD (DI)(BX*1), Y1
+	VPMOVZXBD 8(DI)(BX*1), Y2
+	VPMOVZXBD (SI)(BX*1), Y3
+	VPMOVZXBD 8(SI)(BX*1), Y4
+	VPSUBD    Y3, Y1, Y1
+	VPSUBD    Y4, Y2, Y2
+	VCVTDQ2PS Y3, Y3
+	VCVTDQ2PS Y4, Y4
+	BLEND16
+	ADDQ      $16, BX
+	CMPQ      BX, CX
+	JLT       vbimg
+
+vbdone:
+	VZEROUPPER
+	RET
+
+// H2HEAD points R11 and R13 at the windows of the next two output pixels and loads the
+// rounding offset into the accumulators Y0 and Y8.
+#define H2HEAD \
+	MOVLQSX (R8), R11; \
+	LEAQ    (R11)(R11*2), R11; \
+	ADDQ    SI, R11; \
+	MOVLQSX 4(R8), R13; \
+	LEAQ    (R13)(R13*2), R13; \
+	ADDQ    SI, R13; \
+	VMOVDQA Y6, Y0; \
+	VPXOR   Y8, Y8, Y8
+
+// H2TAP adds one tap (window byte offset off, weights at woff(R9)) of both pixels into acc.
+#define H2TAP(off, woff, acc) \
+	VPMOVZXBD   off(R11), X1; \
+	VPMOVZXBD   off(R13), X2; \
+	VINSERTI128 $1, X2, Y1, Y1; \
+	VPMULLD     woff(R9), Y1, Y1; \
+	VPADDD      Y1, acc, acc
+
+// H2TAIL stores the two pixels (and one byte past them) and moves to the next pair.
+#define H2TAIL \
+	VPADDD       Y8, Y0, Y0; \
+	VPSRLD       X7, Y0, Y0; \
+	VPACKUSDW    Y0, Y0, Y0; \
+	VPACKUSWB    Y0, Y0, Y0; \
+	VMOVD        X0, (DI); \
+	VEXTRACTI128 $1, Y0, X1; \
+	VMOVD        X1, 3(DI); \
+	ADDQ         $6, DI; \
+	ADDQ         $8, R8
+
+// func resampleH2AVX2(dst *byte, pairs int, src *byte, pos *int32, w *[8]int32, taps int)
+// resampleHSSE41 on two output pixels an iteration, one in each 128-bit lane; w holds, per
+// pair and tap, the first pixel's weight 4 times, then the second's. It writes one byte past
+// each pair. Filters of 2 to 8 taps have unrolled loops.
+TEXT ·resampleH2AVX2(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         pairs+8(FP), CX
+	MOVQ         src+16(FP), SI
+	MOVQ         pos+24(FP), R8
+	MOVQ         w+32(FP), R9
+	MOVQ         taps+40(FP), R10
+	MOVL         $0x200000, AX
+	VMOVD        AX, X6
+	VPBROADCASTD X6, Y6
+	MOVL         $22, DX
+	VMOVD        DX, X7
+	TESTQ        CX, CX
+	JZ           h2done
+	CMPQ         R10, $2
+	JEQ          h2taps2
+	CMPQ         R10, $3
+	JEQ          h2taps3
+	CMPQ         R10, $4
+	JEQ          h2taps4
+	CMPQ         R10, $5
+	JEQ          h2taps5
+	CMPQ         R10, $6
+	JEQ          h2taps6
+	CMPQ         R10, $7
+	JEQ          h2taps7
+	CMPQ         R10, $8
+	JEQ          h2taps8
+
+h2loop:
+	H2HEAD
+	MOVQ R10, R12
+
+h2tap:
+	H2TAP(0, 0, Y0)
+	ADDQ $3, R11
+	ADDQ $3, R13
+	ADDQ $32, R9
+	DECQ R12
+	JNZ  h2tap
+	H2TAIL
+	DECQ CX
+	JNZ  h2loop
+	JMP  h2done
+
+h2taps2:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	ADDQ $(64), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps2
+	JMP  h2done
+
+h2taps3:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	ADDQ $(96), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps3
+	JMP  h2done
+
+h2taps4:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	ADDQ $(128), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps4
+	JMP  h2done
+
+h2taps5:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	ADDQ $(160), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps5
+	JMP  h2done
+
+h2taps6:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	H2TAP(15, 160, Y8)
+	ADDQ $(192), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps6
+	JMP  h2done
+
+h2taps7:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	H2TAP(15, 160, Y8)
+	H2TAP(18, 192, Y0)
+	ADDQ $(224), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps7
+	JMP  h2done
+
+h2taps8:
+	H2HEAD
+	H2TAP(0, 0, Y0)
+	H2TAP(3, 32, Y8)
+	H2TAP(6, 64, Y0)
+	H2TAP(9, 96, Y8)
+	H2TAP(12, 128, Y0)
+	H2TAP(15, 160, Y8)
+	H2TAP(18, 192, Y0)
+	H2TAP(21, 224, Y8)
+	ADDQ $(256), R9
+	H2TAIL
+	DECQ CX
+	JNZ  h2taps8
+	JMP  h2done
+
+h2done:
+	VZEROUPPER
+	RET
+
+// func firRowsAVX2Unrolled(dst *byte, n int, rows **byte, k *[4]uint32, taps int, bias uint32, shift uint64)
+// firRowsAVX2 for 2 to 6 taps, with the row pointers and weights held in registers.
+TEXT ·firRowsAVX2Unrolled(SB), NOSPLIT, $0-56
+	MOVQ         dst+0(FP), DI
+	MOVQ         n+8(FP), CX
+	MOVQ         rows+16(FP), SI
+	MOVQ         k+24(FP), AX
+	MOVQ         taps+32(FP), DX
+	MOVL         bias+40(FP), BX
+	VMOVD        BX, X6
+	VPBROADCASTD X6, Y6
+	VMOVQ        shift+48(FP), X7
+	XORQ         BX, BX
+	TESTQ        CX, CX
+	JZ           udone
+	CMPQ         DX, $2
+	JEQ          utaps2
+	CMPQ         DX, $3
+	JEQ          utaps3
+	CMPQ         DX, $4
+	JEQ          utaps4
+	CMPQ         DX, $5
+	JEQ          utaps5
+	CMPQ         DX, $6
+	JEQ          utaps6
+	JMP          udone
+
+utaps2:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+
+uloop2:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop2
+	JMP          udone
+
+utaps3:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+
+uloop3:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop3
+	JMP          udone
+
+utaps4:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+	MOVQ         24(SI), R11
+	VPBROADCASTD 48(AX), Y11
+
+uloop4:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R11)(BX*1), Y1
+	VPMOVZXBD 8(R11)(BX*1), Y4
+	VPMULLD   Y11, Y1, Y1
+	VPMULLD   Y11, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop4
+	JMP          udone
+
+utaps5:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+	MOVQ         24(SI), R11
+	VPBROADCASTD 48(AX), Y11
+	MOVQ         32(SI), R12
+	VPBROADCASTD 64(AX), Y12
+
+uloop5:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R11)(BX*1), Y1
+	VPMOVZXBD 8(R11)(BX*1), Y4
+	VPMULLD   Y11, Y1, Y1
+	VPMULLD   Y11, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R12)(BX*1), Y1
+	VPMOVZXBD 8(R12)(BX*1), Y4
+	VPMULLD   Y12, Y1, Y1
+	VPMULLD   Y12, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop5
+	JMP          udone
+
+utaps6:
+	MOVQ         0(SI), R8
+	VPBROADCASTD 0(AX), Y8
+	MOVQ         8(SI), R9
+	VPBROADCASTD 16(AX), Y9
+	MOVQ         16(SI), R10
+	VPBROADCASTD 32(AX), Y10
+	MOVQ         24(SI), R11
+	VPBROADCASTD 48(AX), Y11
+	MOVQ         32(SI), R12
+	VPBROADCASTD 64(AX), Y12
+	MOVQ         40(SI), R13
+	VPBROADCASTD 80(AX), Y13
+
+uloop6:
+	VMOVDQA   Y6, Y0
+	VMOVDQA   Y6, Y3
+	VPMOVZXBD (R8)(BX*1), Y1
+	VPMOVZXBD 8(R8)(BX*1), Y4
+	VPMULLD   Y8, Y1, Y1
+	VPMULLD   Y8, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R9)(BX*1), Y1
+	VPMOVZXBD 8(R9)(BX*1), Y4
+	VPMULLD   Y9, Y1, Y1
+	VPMULLD   Y9, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R10)(BX*1), Y1
+	VPMOVZXBD 8(R10)(BX*1), Y4
+	VPMULLD   Y10, Y1, Y1
+	VPMULLD   Y10, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R11)(BX*1), Y1
+	VPMOVZXBD 8(R11)(BX*1), Y4
+	VPMULLD   Y11, Y1, Y1
+	VPMULLD   Y11, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R12)(BX*1), Y1
+	VPMOVZXBD 8(R12)(BX*1), Y4
+	VPMULLD   Y12, Y1, Y1
+	VPMULLD   Y12, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPMOVZXBD (R13)(BX*1), Y1
+	VPMOVZXBD 8(R13)(BX*1), Y4
+	VPMULLD   Y13, Y1, Y1
+	VPMULLD   Y13, Y4, Y4
+	VPADDD    Y1, Y0, Y0
+	VPADDD    Y4, Y3, Y3
+	VPSRLD       X7, Y0, Y0
+	VPSRLD       X7, Y3, Y3
+	VPACKUSDW    Y3, Y0, Y0
+	VPERMQ       $0xD8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKUSWB    X1, X0, X0
+	VMOVDQU      X0, (DI)(BX*1)
+	ADDQ         $16, BX
+	CMPQ         BX, CX
+	JLT          uloop6
+	JMP          udone
+
+udone:
 	VZEROUPPER
 	RET

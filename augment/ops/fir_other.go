@@ -10,6 +10,8 @@ func firRowsSIMD(dst []uint8, rows [][]uint8, kb *[4]uint32, bias uint32, shift 
 	return 0
 }
 
+func boxRowsSIMD(dst []uint8, rows [][]uint8, kc, ke, bias uint32, shift uint) int { return 0 }
+
 func resampleHSIMD(drow, srow []uint8, n int, c *coeffs) {}
 
 func blendSIMD(pix, deg []uint8, d uint8, f float32) int { return 0 }
@@ -17,3 +19,5 @@ func blendSIMD(pix, deg []uint8, d uint8, f float32) int { return 0 }
 func lumaSumSIMD(pix []uint8) (uint64, int) { return 0, 0 }
 
 func lumaGreySIMD(dst, src []uint8) int { return 0 }
+
+func hueSIMD(pix []uint8, shift uint8) int { return 0 }

@@ -166,9 +166,15 @@ func tables() *hueTables {
 // Hue is torchvision's adjust_hue on a PIL image: RGB to 8-bit HSV, H += trunc(h*255)
 // (mod 256), back to RGB, with Pillow's rounding.
 func Hue(im pipeline.Image, h float64) {
-	t := tables()
 	shift := HueShift(h)
 	pix := im.Pix[:im.Width*im.Height*3]
+	done := hueSIMD(pix, shift)
+	hueGo(pix[done:], shift)
+}
+
+// hueGo is Hue on whole pixels, with the tables.
+func hueGo(pix []uint8, shift uint8) {
+	t := tables()
 	for i := 0; i+2 < len(pix); i += 3 {
 		px := pix[i : i+3 : i+3]
 		r, g, b := px[0], px[1], px[2]

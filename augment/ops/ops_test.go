@@ -273,6 +273,12 @@ func TestResizeSIMDMatchesGo(t *testing.T) {
 		{pipeline.Crop{Top: 60, Left: 96, Height: 1, Width: 1}, 5, 5},     // corner pixel
 		{pipeline.Crop{Top: 10, Left: 0, Height: 51, Width: 97}, 96, 40},  // bottom-right edge
 		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 3, 2},     // 30+ taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 70, 50},   // 3 or 4 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 55, 41},   // 4 or 5 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 43, 33},   // 5 or 6 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 38, 27},   // 6 and 5 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 28, 24},   // 7 and 6 taps
+		{pipeline.Crop{Top: 0, Left: 0, Height: 61, Width: 97}, 26, 21},   // 8 and 6 taps
 	} {
 		fast := NewImage(c.w, c.h)
 		if err := ResizedCrop(fast, src, c.crop, nil); err != nil {
@@ -322,11 +328,12 @@ func blendSIMDMatchesGo(t *testing.T, src pipeline.Image) {
 			"saturation": func(im pipeline.Image) { Saturation(im, f, nil) },
 			"grayscale":  Grayscale,
 		} {
-			fast, slow := clone(src), clone(src)
+			fast, sse, slow := clone(src), clone(src), clone(src)
 			op(fast)
+			withoutAVX2(t, func() { op(sse) })
 			withoutSIMD(t, func() { op(slow) })
-			if string(fast.Pix) != string(slow.Pix) {
-				t.Errorf("%s %v on %dx%d: SIMD and Go differ", name, f, src.Width, src.Height)
+			if string(fast.Pix) != string(slow.Pix) || string(sse.Pix) != string(slow.Pix) {
+				t.Errorf("%s %v on %dx%d: AVX2, SSE and Go differ", name, f, src.Width, src.Height)
 			}
 		}
 	}

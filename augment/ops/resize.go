@@ -28,6 +28,7 @@ type coeffs struct {
 	pos  []int32
 	w    []int32
 	wb   [][4]int32 // w with each weight repeated on 4 lanes, for the SIMD kernel
+	wb2  [][8]int32 // per pair of outputs and tap, both outputs' weights on 4 lanes each
 	wu   []uint32   // w as uint32 (bilinear weights are never negative), for firRows
 }
 
@@ -98,6 +99,20 @@ func (c *coeffs) align(inSize, outSize int) {
 		c.wb[i] = [4]int32{v, v, v, v}
 		c.wu[i] = uint32(v)
 	}
+	c.pairLanes()
+}
+
+// pairLanes lays w out in wb2 for the kernel that computes two outputs at once.
+func (c *coeffs) pairLanes() {
+	n := len(c.pos)
+	c.wb2 = grow(&c.wb2, (n+1)/2*c.taps)
+	for x := range n {
+		for t := range c.taps {
+			v := c.w[x*c.taps+t]
+			lanes := c.wb2[x/2*c.taps+t][x%2*4:][:4]
+			lanes[0], lanes[1], lanes[2], lanes[3] = v, v, v, v
+		}
+	}
 }
 
 func triangle(x float64) float64 {
@@ -122,6 +137,7 @@ func (c *coeffs) reverse() {
 			c.wu[i], c.wu[j] = c.wu[j], c.wu[i]
 		}
 	}
+	c.pairLanes()
 }
 
 // maxPos is the start of the rightmost window (the first or the last, as pos is monotonic).
