@@ -23,8 +23,12 @@ def view_fields(schema: pa.Schema) -> list[str]:
 
 
 def _is_view_type(t: pa.DataType) -> bool:
-    if isinstance(t, pa.ExtensionType):
-        return isinstance(t, pa.FixedShapeTensorType)
+    # The canonical tensor type is a BaseExtensionType, not a pa.ExtensionType (that class is
+    # for extension types defined in Python), so test for it first.
+    if isinstance(t, pa.FixedShapeTensorType):
+        return True
+    if isinstance(t, pa.BaseExtensionType):
+        return False
     return pa.types.is_fixed_size_list(t) and t.value_type == pa.uint8()
 
 
