@@ -6,12 +6,20 @@ import (
 	"runtime"
 
 	"pipeline/augment/augmentcli"
+	"pipeline/sink/moco/mococli"
 	"pipeline/stages/decode"
 	"pipeline/stages/shardwrite"
 )
 
 func cmdAugment(args []string, stdout, stderr io.Writer) error {
 	return augmentcli.Main(args, stdout, stderr)
+}
+
+func cmdEval(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "linear" {
+		return usagef("usage: pipeline eval linear [flags] (linear evaluation of a MoCo checkpoint)")
+	}
+	return mococli.EvalLinearMain(args[1:], stdout, stderr)
 }
 
 func cmdShard(args []string, stdout, stderr io.Writer) error {

@@ -38,6 +38,7 @@ var commands = map[string]func(args []string, stdout, stderr io.Writer) error{
 	"bench":   cmdBench,
 	"augment": cmdAugment,
 	"shard":   cmdShard,
+	"eval":    cmdEval,
 	"version": cmdVersion,
 }
 
