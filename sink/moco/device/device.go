@@ -12,7 +12,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/backends/xla"
 )
 
 // Backend names accepted by Open.
@@ -57,12 +56,7 @@ func Open(kind, plugin string, options ...string) (backends.Backend, error) {
 			return nil, fmt.Errorf("xla plugin: %w (give `plugin:` the path of a PJRT plugin .so, e.g. jax's xla_cuda_plugin.so)", err)
 		}
 		// An absolute plugin path never triggers GoMLX's plugin auto-install (downloads).
-		config := strings.Join(append([]string{abs}, options...), ",")
-		b, err := xla.New(config)
-		if err != nil {
-			return nil, fmt.Errorf("xla plugin %s: %w", abs, err)
-		}
-		return b, nil
+		return openXLA(strings.Join(append([]string{abs}, options...), ","))
 	default:
 		return nil, fmt.Errorf("unknown backend %q: want %q or %q", kind, XLA, Go)
 	}
