@@ -20,6 +20,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
+	"pipeline/internal/repo"
 	"pipeline/pipeline/job"
 	"pipeline/stages/batch/schema"
 )
@@ -122,27 +123,12 @@ func (c *child) exited() bool {
 	}
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
-
 // writeConfig writes a small run over the bundled shards: epochs*50 samples, in batches of 8,
 // written as an Arrow stream. It is a few hundred milliseconds long, long enough to be
 // interrupted.
 func writeConfig(t *testing.T, dir string, epochs int) string {
 	t.Helper()
-	shards := filepath.Join(repoRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar")
+	shards := filepath.Join(repo.TestRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar")
 	yaml := fmt.Sprintf(`source:
   shards: %q
   shuffle_buffer: 16

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"pipeline/internal/repo"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/stages/source"
@@ -112,7 +113,7 @@ func copyShards(t *testing.T) string {
 	dir := t.TempDir()
 	for i := 0; i < 3; i++ {
 		name := fmt.Sprintf("train-%06d.tar", i)
-		b, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata/imagenet-like", name))
+		b, err := os.ReadFile(filepath.Join(repo.TestRoot(t), "testdata/imagenet-like", name))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"pipeline/internal/repo"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/sink/arrowsocket"
@@ -77,21 +78,6 @@ func (s *rowSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 func (s *rowSink) Close() error            { s.closed = true; return nil }
 func (s *rowSink) Summary() map[string]any { return map[string]any{"batches": s.batches} }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
-
 func build(t *testing.T, yaml string, sets ...string) *Job {
 	t.Helper()
 	cfg, err := config.Parse("test.yaml", []byte(yaml), sets)
@@ -106,7 +92,7 @@ func build(t *testing.T, yaml string, sets ...string) *Job {
 }
 
 func exampleYAML(t *testing.T) string {
-	shards := filepath.Join(repoRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar")
+	shards := filepath.Join(repo.TestRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar")
 	return fmt.Sprintf(`source:
   shards: %q
   shuffle_buffer: 16
@@ -399,7 +385,7 @@ func TestMoCoSinkTrainsAndResumesFromItsCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a small convnet for a few steps on the CPU")
 	}
-	root := repoRoot(t)
+	root := repo.TestRoot(t)
 	yaml := fmt.Sprintf(`source:
   shards: %q
 epochs: 1

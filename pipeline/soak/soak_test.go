@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"pipeline/internal/repo"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/pipeline/job"
@@ -74,21 +75,6 @@ func TestRecorderStops(t *testing.T) {
 	}
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = parent
-	}
-}
-
 // TestSoak streams the bundled imagenet-like shards through MoCo v2 views into the null sink
 // for PIPELINE_SOAK_DURATION (default 3m), epoch after epoch, sampling the process every
 // second, and fails if resident memory or the heap grows by more than 15% between the first
@@ -117,7 +103,7 @@ views: mocov2
 batch:
   size: 32
 memory_budget: 512MiB
-`, filepath.Join(repoRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar"))
+`, filepath.Join(repo.TestRoot(t), "testdata/imagenet-like/train-{000000..000002}.tar"))
 	cfg, err := config.Parse("soak.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+
+	"pipeline/internal/repo"
 )
 
 // BenchmarkSource reads samples (encoded bytes only, no decode) from the repo's testdata shards
 // (in the page cache after the first pass) and from the synthetic source. One op is one sample.
 func BenchmarkSource(b *testing.B) {
-	root := repoRoot(b)
+	root := repo.TestRoot(b)
 	photos := Patterns{filepath.Join(root, "testdata/imagenet-like/train-{000000..000002}.tar")}
 	fmnist := Patterns{filepath.Join(root, "testdata/fashion-mnist/train-{000000..000001}.tar.gz")}
 	for _, c := range []struct {

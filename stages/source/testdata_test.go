@@ -7,33 +7,16 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
-)
 
-// repoRoot walks up from the test's folder to the one holding go.mod.
-func repoRoot(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test folder")
-		}
-		dir = parent
-	}
-}
+	"pipeline/internal/repo"
+)
 
 // TestRepoTestdata reads the shard sets in testdata/ through the source, as the examples do,
 // and decodes every image.
 func TestRepoTestdata(t *testing.T) {
-	root := repoRoot(t)
+	root := repo.TestRoot(t)
 	for _, c := range []struct {
 		pattern       string
 		n             int

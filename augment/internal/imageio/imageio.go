@@ -3,40 +3,21 @@
 package imageio
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"io"
 	"os"
-	"path/filepath"
 
 	_ "image/jpeg" // decode JPEG inputs too
 
+	"pipeline/internal/repo"
 	"pipeline/pipeline"
 )
 
-// SharedDir returns <repo root>/../shared, where the repo root is the first folder above dir
-// holding go.mod, or an error when there is none.
-func SharedDir(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", err
-	}
-	for d := abs; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			shared := filepath.Join(filepath.Dir(d), "shared")
-			if _, err := os.Stat(shared); err != nil {
-				return "", fmt.Errorf("no shared/ beside the repo root %s: %w", d, err)
-			}
-			return shared, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", errors.New("no go.mod above " + abs)
-		}
-	}
-}
+// SharedDir returns <repo root>/../shared (see package repo).
+func SharedDir(dir string) (string, error) { return repo.SharedDir(dir) }
 
 // Decode reads a PNG or JPEG and converts it to packed RGB (alpha is dropped, as PIL's
 // convert("RGB") does for opaque images).
