@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"pipeline/pipeline/monitor"
+	"pipeline/stages/source"
 )
 
 func TestRunMetricsAndProgress(t *testing.T) {
@@ -63,6 +64,18 @@ func TestProgressLine(t *testing.T) {
 		if !strings.Contains(line, want) {
 			t.Fatalf("progress line %q lacks %q", line, want)
 		}
+	}
+	// Epoch and ETA come from the positions of the batches the sink accepted: batches of 100,
+	// an epoch of 250 samples (the third batch crosses into epoch 1), 3 epochs.
+	buf.Reset()
+	p = newProgress(&buf, "bar", 3)
+	for _, pos := range []source.Position{{Epoch: 0, Offset: 100}, {Epoch: 0, Offset: 200}, {Epoch: 1, Offset: 50}} {
+		p.delivered(pos)
+	}
+	p.update(monitor.Sample{Stages: []monitor.StageSample{{Name: "batch", ItemsPerS: 90, Total: 300}, {Name: "sink"}}})
+	// 750 samples in all, 300 done: 450 left at 90 a second.
+	if line := buf.String(); !strings.Contains(line, "epoch 2/3") || !strings.Contains(line, "ETA 5s") {
+		t.Fatalf("progress line %q lacks the epoch or the ETA", line)
 	}
 	buf.Reset()
 	off := newProgress(&buf, "off", 1)

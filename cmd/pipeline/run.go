@@ -73,12 +73,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		}
 		defer metricsFile.Close()
 	}
-	if *state != "" {
-		opt.OnDelivered = func(batches int64, pos source.Position) error {
-			return writeState(*state, batches, pos)
-		}
-	}
 	disp := newProgress(stderr, *progress, cfg.Epochs)
+	opt.OnDelivered = func(batches int64, pos source.Position) error {
+		disp.delivered(pos)
+		if *state == "" {
+			return nil
+		}
+		return writeState(*state, batches, pos)
+	}
 	var mon *monitor.Monitor
 	opt.OnStart = func(r *pipeline.Run, b *pipeline.Budget) {
 		mon = monitor.Start(ctx, r, b, *interval, func(s monitor.Sample) {
