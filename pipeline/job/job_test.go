@@ -12,6 +12,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,11 +23,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"pipeline/augment"
 	"pipeline/internal/repo"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/sink/arrowsocket"
 	"pipeline/stages/batch/schema"
+	"pipeline/stages/decode"
 	"pipeline/stages/source"
 )
 
@@ -419,5 +422,72 @@ memory_budget: 128MiB
 	// Resumed from the checkpoint: two more steps, and the data goes on from sample 64.
 	if fmt.Sprint(second.Sink["steps"]) != "4" || second.Position.(source.Position) != (source.Position{Epoch: 0, Offset: 128}) {
 		t.Fatalf("second run: steps %v, position %+v", second.Sink["steps"], second.Position)
+	}
+}
+
+// keepSink keeps the first batch it gets.
+type keepSink struct{ rec arrow.RecordBatch }
+
+func (s *keepSink) Write(_ context.Context, rec arrow.RecordBatch) error {
+	if s.rec == nil {
+		s.rec = rec
+		return nil
+	}
+	rec.Release()
+	return nil
+}
+func (s *keepSink) Close() error            { return nil }
+func (s *keepSink) Summary() map[string]any { return nil }
+
+// With keep_params, the params column says exactly how each view was made: replaying a row's
+// parameters on its decoded source image gives the view's pixels.
+func TestKeptParamsReplayTheViews(t *testing.T) {
+	j := build(t, exampleYAML(t), "views={recipe: mocov2, size: 64, keep_params: true}", "epochs=1")
+	snk := &keepSink{}
+	if _, err := j.Run(context.Background(), Options{Sink: snk}); err != nil {
+		t.Fatal(err)
+	}
+	rec := snk.rec
+	defer rec.Release()
+	keys := rec.Column(rec.Schema().FieldIndices(schema.ColKey)[0]).(*array.String)
+	// The source images, by key, from the example shards.
+	images := map[string][]byte{}
+	for i := 0; i < 3; i++ {
+		f, err := os.Open(filepath.Join(repo.TestRoot(t), fmt.Sprintf("testdata/imagenet-like/train-%06d.tar", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := tar.NewReader(f)
+		for h, err := tr.Next(); err == nil; h, err = tr.Next() {
+			if strings.HasSuffix(h.Name, ".jpg") {
+				b, _ := io.ReadAll(tr)
+				images[strings.TrimSuffix(h.Name, ".jpg")] = b
+			}
+		}
+		f.Close()
+	}
+	for _, group := range []string{"q", "k"} {
+		pix, shape, err := schema.Uint8Tensor(rec, group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rowBytes := shape[1] * shape[2] * shape[3]
+		for row := 0; row < int(rec.NumRows()); row++ {
+			params, err := schema.ViewParams(rec, group, row)
+			if err != nil || len(params) != 1 {
+				t.Fatalf("row %d group %s: %v %v", row, group, params, err)
+			}
+			src, err := decode.DecodeBytes(images[keys.Value(row)], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			view, err := augment.Replay(src, params[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(view.Pix, pix[row*rowBytes:(row+1)*rowBytes]) {
+				t.Fatalf("row %d (%s) group %s: replaying %+v does not give the batch's view", row, keys.Value(row), group, params[0])
+			}
+		}
 	}
 }

@@ -44,8 +44,8 @@ type Batcher struct {
 	cur                 *building // the batch being filled; nil between batches
 	label, epoch        *array.Int32Builder
 	index               *array.Int64Builder
-	key, params         *array.StringBuilder
-	paramsRow           [][]pipeline.ViewParams // scratch
+	key                 *array.StringBuilder
+	params              *array.StructBuilder // schema.ParamsType, with keep_params
 	closed              bool
 	emitted, skipped    atomic.Int64
 	dropped, batchCount atomic.Int64
@@ -115,7 +115,7 @@ func New(cfg Config, groups []GroupShape, acct *pipeline.Account, alloc memory.A
 		arrow.Field{Name: schema.ColEpoch, Type: arrow.PrimitiveTypes.Int32},
 	)
 	if cfg.KeepParams {
-		fields = append(fields, arrow.Field{Name: schema.ColParams, Type: arrow.BinaryTypes.String})
+		fields = append(fields, arrow.Field{Name: schema.ColParams, Type: schema.ParamsType(groupNames(groups))})
 	}
 	meta := map[string]string{schema.MetaVersion: schema.Version, schema.MetaRecipe: cfg.Recipe}
 	if cfg.Normalize {
@@ -132,7 +132,7 @@ func New(cfg Config, groups []GroupShape, acct *pipeline.Account, alloc memory.A
 	b.index = array.NewInt64Builder(b.pool)
 	b.key = array.NewStringBuilder(b.pool)
 	if cfg.KeepParams {
-		b.params = array.NewStringBuilder(b.pool)
+		b.params = array.NewStructBuilder(b.pool, schema.ParamsType(groupNames(groups)).(*arrow.StructType))
 	}
 	return b, nil
 }
@@ -249,9 +249,6 @@ func (b *Batcher) add(ctx context.Context, it *pipeline.Item) (arrow.RecordBatch
 		}
 	}
 	row := b.cur.rows
-	if b.cfg.KeepParams {
-		b.paramsRow = b.paramsRow[:0]
-	}
 	for g, shape := range b.groups {
 		vg := findGroup(it.Groups, shape.Name)
 		if vg == nil {
@@ -272,15 +269,17 @@ func (b *Batcher) add(ctx context.Context, it *pipeline.Item) (arrow.RecordBatch
 				return nil, fmt.Errorf("batch: %s: group %q has %d params for %d views (batch.keep_params needs the augment stage to keep them)",
 					it.Meta, shape.Name, len(vg.Params), len(vg.Views))
 			}
-			b.paramsRow = append(b.paramsRow, vg.Params)
 		}
 	}
 	if b.cfg.KeepParams {
-		js, err := json.Marshal(b.paramsRow)
-		if err != nil {
-			return nil, fmt.Errorf("batch: %s: params: %w", it.Meta, err)
+		b.params.Append(true)
+		for g, shape := range b.groups {
+			list := b.params.FieldBuilder(g).(*array.ListBuilder)
+			list.Append(true)
+			for _, p := range findGroup(it.Groups, shape.Name).Params {
+				schema.AppendViewParams(list.ValueBuilder().(*array.StructBuilder), p)
+			}
 		}
-		b.params.BinaryBuilder.Append(js)
 	}
 	b.label.Append(it.Label)
 	b.key.Append(it.Key)
@@ -303,6 +302,14 @@ func (b *Batcher) builders() []array.Builder {
 		out = append(out, b.params)
 	}
 	return out
+}
+
+func groupNames(groups []GroupShape) []string {
+	names := make([]string, len(groups))
+	for i, g := range groups {
+		names[i] = g.Name
+	}
+	return names
 }
 
 func findGroup(groups []pipeline.ViewGroup, name string) *pipeline.ViewGroup {

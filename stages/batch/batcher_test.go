@@ -1,12 +1,13 @@
 package batch
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/pipeline"
@@ -309,16 +311,54 @@ func TestParamsColumnHoldsEveryViewByGroup(t *testing.T) {
 	if r, _ := rec.Schema().Metadata().GetValue(schema.MetaRecipe); r != "mocov2" {
 		t.Fatalf("recipe metadata %q", r)
 	}
-	col := rec.Column(int(rec.NumCols()) - 1).(*array.String)
-	var got [][]pipeline.ViewParams
-	if err := json.Unmarshal([]byte(col.Value(1)), &got); err != nil {
+	want := makeItem(1, testGroups, true)
+	for g, shape := range testGroups {
+		got, err := schema.ViewParams(rec, shape.Name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want.Groups[g].Params) {
+			t.Fatalf("group %s params %+v, want %+v", shape.Name, got, want.Groups[g].Params)
+		}
+	}
+}
+
+// Every field of a view's parameters survives the struct column, nulls included, also
+// through an IPC stream.
+func TestParamsStructRoundTrip(t *testing.T) {
+	sigma := 1.25
+	views := []pipeline.ViewParams{
+		{Crop: pipeline.Crop{Top: 1, Left: 2, Height: 30, Width: 40}, Size: [2]int{8, 8}, Grayscale: true, Flip: true,
+			Jitter:    &pipeline.Jitter{Order: []string{"hue", "contrast", "brightness", "saturation"}, Brightness: 0.7, Contrast: 1.3, Saturation: 0.9, Hue: -0.05},
+			BlurSigma: &sigma, Solarize: true},
+		{Crop: pipeline.Crop{Top: 5, Left: 6, Height: 7, Width: 8}, Size: [2]int{8, 8}},
+	}
+	groups := []GroupShape{{Name: "views", Views: 2, Height: 8, Width: 8}}
+	h := newHarness(t, Config{Size: 1, KeepParams: true}, groups, 1<<20)
+	it := makeItem(0, groups, true)
+	it.Groups[0].Params = views
+	recs := h.pushAll(t, []*pipeline.Item{it})
+	defer releaseAll(recs)
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(recs[0].Schema()))
+	if err := w.Write(recs[0]); err != nil {
 		t.Fatal(err)
 	}
-	want := makeItem(1, testGroups, true)
-	for g := range testGroups {
-		if !slices.EqualFunc(got[g], want.Groups[g].Params, func(a, b pipeline.ViewParams) bool { return a.Crop == b.Crop && a.Flip == b.Flip }) {
-			t.Fatalf("group %d params %+v, want %+v", g, got[g], want.Groups[g].Params)
-		}
+	w.Close()
+	r, err := ipc.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if !r.Next() {
+		t.Fatal(r.Err())
+	}
+	got, err := schema.ViewParams(r.RecordBatch(), "views", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, views) {
+		t.Fatalf("read back %+v\nwant %+v", got, views)
 	}
 }
 
