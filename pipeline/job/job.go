@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -465,7 +466,7 @@ type limitSource struct {
 
 func (l *limitSource) Next(ctx context.Context) (*pipeline.Item, error) {
 	if l.left <= 0 {
-		return nil, errEOF
+		return nil, io.EOF
 	}
 	it, err := l.Source.Next(ctx)
 	if err == nil {

@@ -2,7 +2,6 @@ package job
 
 import (
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 
@@ -13,8 +12,6 @@ import (
 	"pipeline/sink/flight"
 	"pipeline/sink/null"
 )
-
-var errEOF = io.EOF
 
 // sinkKinds maps sink.kind to a constructor that decodes the sink block strictly.
 var sinkKinds = map[string]func(j *Job) (sink.Sink, error){
