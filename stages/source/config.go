@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"pipeline/pipeline/config"
 	"pipeline/stages/shardlist"
 )
 
@@ -44,7 +45,7 @@ type Config struct {
 	Labels string `yaml:"labels"`
 	// MaxMemberBytes refuses larger image members or files before reading them (too_large);
 	// default 64 MiB.
-	MaxMemberBytes int64 `yaml:"max_member_bytes"`
+	MaxMemberBytes config.ByteSize `yaml:"max_member_bytes"` // bytes, or with a unit: 64MiB
 	// ReadTimeout bounds every read of a tar shard ("30s"; default 0: no bound). A read that
 	// times out is sent again ReadRetries times; then the shard is dropped as stalled_shard
 	// (under on_error: skip the run goes on with the next shard). Meant for network

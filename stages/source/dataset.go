@@ -99,7 +99,7 @@ func newDataset(cfg Config) (dataset, error) {
 			return nil, fmt.Errorf("source: %d shards: at most 2^31 fit in a sample index", len(shards))
 		}
 		return &tarDataset{shards: shards, opt: tarshard.Options{
-			MaxMemberBytes: cfg.MaxMemberBytes,
+			MaxMemberBytes: int64(cfg.MaxMemberBytes),
 			LabelsOptional: cfg.Labels == LabelsOptional,
 			ReadTimeout:    cfg.ReadTimeout,
 			ReadRetries:    cfg.ReadRetries,
@@ -109,7 +109,7 @@ func newDataset(cfg Config) (dataset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("source: %w", err)
 		}
-		return &folderDataset{listing: l, maxBytes: cfg.MaxMemberBytes}, nil
+		return &folderDataset{listing: l, maxBytes: int64(cfg.MaxMemberBytes)}, nil
 	default:
 		set, err := synthetic.New(cfg.Synthetic.Width, cfg.Synthetic.Height)
 		if err != nil {
