@@ -18,7 +18,7 @@ import (
 	"pipeline/sink"
 )
 
-// Config is the sink: block for kind: arrowfile.
+// Config is the sink: block for kind: arrow-file.
 type Config struct {
 	Path string `yaml:"path"` // a file path, or - for stdout
 }

@@ -37,7 +37,7 @@ const (
 	abortGrace = 2 * time.Second
 )
 
-// Config is the sink: block for kind: arrowsocket.
+// Config is the sink: block for kind: arrow-socket.
 type Config struct {
 	// Path is "unix:///path/to.sock" or "tcp://host:port" (port 0 picks a free one).
 	Path string `yaml:"path"`
