@@ -7,36 +7,25 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"os"
-
-	_ "image/jpeg" // decode JPEG inputs too
 
 	"pipeline/internal/repo"
 	"pipeline/pipeline"
+	"pipeline/stages/decode"
 )
 
 // SharedDir returns <repo root>/../shared (see package repo).
 func SharedDir(dir string) (string, error) { return repo.SharedDir(dir) }
 
-// Decode reads a PNG or JPEG and converts it to packed RGB (alpha is dropped, as PIL's
-// convert("RGB") does for opaque images).
-func Decode(r io.Reader) (pipeline.Image, error) {
-	m, _, err := image.Decode(r)
-	if err != nil {
-		return pipeline.Image{}, err
-	}
-	return FromImage(m), nil
-}
-
-// Load decodes the image file at path.
+// Load decodes the image file at path with the pipeline's own decoder (libjpeg-turbo when
+// built with cgo), so that the views made from a file match the views the pipeline makes from
+// the same bytes in a shard.
 func Load(path string) (pipeline.Image, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return pipeline.Image{}, err
 	}
-	defer f.Close()
-	im, err := Decode(f)
+	im, err := decode.DecodeBytes(data, nil)
 	if err != nil {
 		return pipeline.Image{}, fmt.Errorf("%s: %w", path, err)
 	}
