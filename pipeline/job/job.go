@@ -138,9 +138,10 @@ func (j *Job) size() error {
 			w.Decode, w.Augment, w.Queue, j.Batch.Size, maxCount)
 	}
 	j.Window = w.Queue /* source */ + w.Decode + w.Queue + w.Augment + w.Queue + w.Decode + w.Augment
+	// The augment stage takes one pooled buffer per view, charged at its size class.
 	viewBytes := int64(0)
 	for _, g := range j.Groups {
-		viewBytes += int64(viewAlloc(g.Views * g.Height * g.Width * 3))
+		viewBytes += int64(g.Views) * int64(pipeline.SizeClass(g.Height*g.Width*3))
 	}
 	views := viewBytes * int64(j.Window)
 	batches := j.batchBytes() * int64(w.BatchesInFlight)
@@ -173,9 +174,6 @@ func (j *Job) batchBytes() int64 {
 	}
 	return row * int64(j.Batch.Size)
 }
-
-// viewAlloc is what the pool charges for a view buffer of n bytes (its size class).
-func viewAlloc(n int) int { return pipeline.SizeClass(n) }
 
 // Options change how a job runs without changing its config.
 type Options struct {
