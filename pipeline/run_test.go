@@ -48,7 +48,10 @@ func TestRunOrderAndCounts(t *testing.T) {
 			var skipped int
 			var ready []*Item
 			r.Consume("sink", mid, func(ctx context.Context, it *Item) error {
-				ready = ro.Push(it, ready[:0])
+				var err error
+				if ready, err = ro.Push(it, ready[:0]); err != nil {
+					return err
+				}
 				maxPending = max(maxPending, ro.Pending())
 				for _, x := range ready {
 					win.Done()

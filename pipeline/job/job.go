@@ -258,43 +258,47 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	pos := srcOpt.Start
 	var ro pipeline.Reorder
 	var ready []*pipeline.Item
-	send := func(ctx context.Context, recs []arrow.RecordBatch) error {
-		for i, rec := range recs {
-			select {
-			case records <- positioned{rec, pos}:
-			case <-ctx.Done():
-				for _, rest := range recs[i:] {
-					rest.Release()
-				}
-				return ctx.Err()
-			}
+	send := func(ctx context.Context, rec arrow.RecordBatch) error {
+		select {
+		case records <- positioned{rec, pos}:
+			return nil
+		case <-ctx.Done():
+			rec.Release()
+			return ctx.Err()
 		}
-		return nil
 	}
 	r.Consume("batch", augmented, func(ctx context.Context, it *pipeline.Item) error {
-		ready = ro.Push(it, ready[:0])
-		for _, x := range ready {
+		var err error
+		ready, err = ro.Push(it, ready[:0])
+		for i, x := range ready {
 			window.Done()
 			pos = pos.Advance(x.Meta)
-			recs, err := batcher.Push(ctx, x)
-			if err != nil {
-				return err
+			rec, err := batcher.Push(ctx, x)
+			if err == nil && rec != nil {
+				err = send(ctx, rec)
 			}
-			if err := send(ctx, recs); err != nil {
+			if err != nil {
+				for _, rest := range ready[i+1:] {
+					rest.Release()
+				}
 				return err
 			}
 		}
-		return nil
+		return err
 	}, func(ctx context.Context, err error) error {
 		defer close(records)
+		defer ro.Close()
 		if err != nil {
 			return nil // the run is failing: nothing more to flush
+		}
+		if err := ro.Finish(); err != nil {
+			return fmt.Errorf("batch: %w", err)
 		}
 		rec, err := batcher.Flush(ctx)
 		if err != nil || rec == nil {
 			return err
 		}
-		return send(ctx, []arrow.RecordBatch{rec})
+		return send(ctx, rec)
 	})
 	sinkStats := r.Track("sink", 1, func() int { return len(records) }, cap(records))
 	var delivered deliveredPosition

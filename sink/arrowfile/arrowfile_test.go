@@ -60,11 +60,13 @@ func makeBatches(t *testing.T, n int) []arrow.RecordBatch {
 			}
 			it.Groups = append(it.Groups, vg)
 		}
-		recs, err := b.Push(context.Background(), it)
+		rec, err := b.Push(context.Background(), it)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, recs...)
+		if rec != nil {
+			out = append(out, rec)
+		}
 	}
 	last, err := b.Flush(context.Background())
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package batch folds the pipeline's items into Arrow record batches (docs/arrow-schema.md):
-// it restores the source order, copies each view straight into its column's buffer, charges
-// every batch to the memory budget until the sink releases it, and accounts for every item
-// it gets: emitted, skipped upstream, or dropped as the final partial batch.
+// it takes items in source order (pipeline.Reorder restores it after the parallel stages),
+// copies each view straight into its column's buffer, charges every batch to the memory budget
+// until the sink releases it, and accounts for every item it gets: emitted, skipped upstream,
+// or dropped as the final partial batch.
 package batch
 
 import (
@@ -36,10 +37,7 @@ type Batcher struct {
 	lut     [3][256]float32 // uint8 -> normalised float32, per channel
 	onDrop  func(*pipeline.SampleError)
 
-	reorder pipeline.Reorder
-	nextSeq int64                    // the Seq the reorder waits for
-	held    map[int64]*pipeline.Item // items the reorder holds back, to release on Close
-	ready   []*pipeline.Item         // scratch
+	nextSeq int64 // the Seq Push wants next
 
 	cur                 *building // the batch being filled; nil between batches
 	label, epoch        *array.Int32Builder
@@ -49,7 +47,6 @@ type Batcher struct {
 	closed              bool
 	emitted, skipped    atomic.Int64
 	dropped, batchCount atomic.Int64
-	pending             atomic.Int64 // len(held), for Stats
 }
 
 // building is the batch being filled.
@@ -61,13 +58,12 @@ type building struct {
 }
 
 // Stats counts what the batcher did with the items it got. Every item pushed ends in exactly
-// one of Emitted, Skipped or Dropped, or is still held (Pending, or in the batch being built).
+// one of Emitted, Skipped or Dropped, or is in the batch being built.
 type Stats struct {
 	Emitted int64 // samples in emitted batches
 	Skipped int64 // items that arrived already skipped by an earlier stage
 	Dropped int64 // samples of the final partial batch under drop_last
 	Batches int64 // batches emitted
-	Pending int64 // items held back until an earlier one arrives
 }
 
 // New returns a batcher for views of the given groups, in column order. Batches are charged to
@@ -87,7 +83,6 @@ func New(cfg Config, groups []GroupShape, acct *pipeline.Account, alloc memory.A
 		cfg:    cfg,
 		groups: append([]GroupShape(nil), groups...),
 		acct:   acct,
-		held:   map[int64]*pipeline.Item{},
 	}
 	value := arrow.DataType(arrow.PrimitiveTypes.Uint8)
 	if cfg.Normalize {
@@ -151,51 +146,22 @@ func (b *Batcher) Stats() Stats {
 	return Stats{
 		Emitted: b.emitted.Load(), Skipped: b.skipped.Load(),
 		Dropped: b.dropped.Load(), Batches: b.batchCount.Load(),
-		Pending: b.pending.Load(),
 	}
 }
 
-// Push takes ownership of it and returns the batches it completed (usually none, at most a
-// few when it fills a gap in the order). The caller owns the returned batches. After an
-// error the batcher is only good for Close.
-func (b *Batcher) Push(ctx context.Context, it *pipeline.Item) ([]arrow.RecordBatch, error) {
-	defer func() { b.pending.Store(int64(len(b.held))) }()
+// Push takes ownership of it, which must be the next item in Seq order, and returns the batch
+// it completed, if any; the caller owns that batch. After an error the batcher is only good
+// for Close.
+func (b *Batcher) Push(ctx context.Context, it *pipeline.Item) (arrow.RecordBatch, error) {
+	defer it.Release()
 	if b.closed {
-		it.Release()
 		return nil, fmt.Errorf("batch: Push after Close (%s)", it.Meta)
 	}
-	if _, dup := b.held[it.Seq]; dup || it.Seq < b.nextSeq {
-		it.Release()
-		return nil, fmt.Errorf("batch: %s: seq %d arrived twice", it.Meta, it.Seq)
+	if it.Seq != b.nextSeq {
+		return nil, fmt.Errorf("batch: %s: seq %d out of order, want %d", it.Meta, it.Seq, b.nextSeq)
 	}
-	ready := b.reorder.Push(it, b.ready[:0])
-	b.ready = ready[:0]
-	if len(ready) == 0 {
-		b.held[it.Seq] = it
-		return nil, nil
-	}
-	b.nextSeq += int64(len(ready))
-	var out []arrow.RecordBatch
-	for i, r := range ready {
-		delete(b.held, r.Seq)
-		rec, err := b.add(ctx, r)
-		r.Release()
-		if err != nil {
-			for _, rest := range ready[i+1:] {
-				delete(b.held, rest.Seq)
-				rest.Release()
-			}
-			for _, done := range out {
-				done.Release()
-			}
-			return nil, err
-		}
-		if rec != nil {
-			out = append(out, rec)
-		}
-	}
-	clear(ready) // drop references to released items
-	return out, nil
+	b.nextSeq++
+	return b.add(ctx, it)
 }
 
 // Flush ends the stream: it returns the final partial batch (nil when there is none or
@@ -203,9 +169,6 @@ func (b *Batcher) Push(ctx context.Context, it *pipeline.Item) ([]arrow.RecordBa
 func (b *Batcher) Flush(ctx context.Context) (arrow.RecordBatch, error) {
 	if b.closed {
 		return nil, fmt.Errorf("batch: Flush after Close")
-	}
-	if len(b.held) > 0 {
-		return nil, fmt.Errorf("batch: %d items wait for seq %d, which never arrived (lost upstream)", len(b.held), b.nextSeq)
 	}
 	if b.cur == nil {
 		return nil, nil
@@ -217,8 +180,8 @@ func (b *Batcher) Flush(ctx context.Context) (arrow.RecordBatch, error) {
 	return b.finish(ctx)
 }
 
-// Close releases everything the batcher still holds: the batch being built, items waiting in
-// the reorder buffer and idle pooled buffers. Batches already returned stay valid. Close is
+// Close releases everything the batcher still holds: the batch being built and idle pooled
+// buffers. Batches already returned stay valid. Close is
 // safe to call more than once and after an error.
 func (b *Batcher) Close() {
 	if b.closed {
@@ -226,11 +189,6 @@ func (b *Batcher) Close() {
 	}
 	b.closed = true
 	b.discard()
-	for seq, it := range b.held {
-		it.Release()
-		delete(b.held, seq)
-	}
-	b.pending.Store(0)
 	for _, bld := range b.builders() {
 		bld.Release()
 	}

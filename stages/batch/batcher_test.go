@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -88,11 +87,13 @@ func (h *harness) pushAll(t *testing.T, items []*pipeline.Item) []arrow.RecordBa
 	t.Helper()
 	var out []arrow.RecordBatch
 	for _, it := range items {
-		recs, err := h.b.Push(context.Background(), it)
+		rec, err := h.b.Push(context.Background(), it)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, recs...)
+		if rec != nil {
+			out = append(out, rec)
+		}
 	}
 	last, err := h.b.Flush(context.Background())
 	if err != nil {
@@ -169,20 +170,11 @@ func seqRange(from, to int64) []int64 {
 	return out
 }
 
-func TestOrderIsRestoredFromShuffledInput(t *testing.T) {
+func TestRowsFollowThePushOrder(t *testing.T) {
 	h := newHarness(t, Config{Size: 4}, testGroups, 1<<20)
 	items := make([]*pipeline.Item, 22)
 	for i := range items {
 		items[i] = makeItem(int64(i), testGroups, false)
-	}
-	// Parallel workers finish out of order, but never far from the source's order.
-	rng := rand.New(rand.NewPCG(1, 2))
-	for start := 0; start < len(items); start += 6 {
-		w := items[start:min(start+6, len(items))]
-		rng.Shuffle(len(w), func(i, j int) { w[i], w[j] = w[j], w[i] })
-	}
-	if items[0].Seq == 0 && items[1].Seq == 1 && items[2].Seq == 2 {
-		t.Fatal("the shuffle left the input in order; pick another seed")
 	}
 	recs := h.pushAll(t, items)
 	defer releaseAll(recs)
@@ -215,7 +207,6 @@ func TestSkippedItemsAreCountedNotEmitted(t *testing.T) {
 		items = append(items, makeItem(i, testGroups, false))
 		want = append(want, 1000+i)
 	}
-	slices.Reverse(items) // worst case for the reorder buffer
 	recs := h.pushAll(t, items)
 	defer releaseAll(recs)
 	if len(recs) != 3 {
@@ -379,36 +370,24 @@ func TestWrongViewSizeNamesTheSample(t *testing.T) {
 	}
 }
 
-func TestLostItemIsReportedAtFlush(t *testing.T) {
-	h := newHarness(t, Config{Size: 2}, testGroups, 1<<20)
-	for _, seq := range []int64{0, 2, 3} {
-		recs, err := h.b.Push(context.Background(), makeItem(seq, testGroups, false))
-		if err != nil {
-			t.Fatal(err)
-		}
-		releaseAll(recs)
-	}
-	if n := h.b.Stats().Pending; n != 2 {
-		t.Fatalf("pending %d, want 2", n)
-	}
-	if _, err := h.b.Flush(context.Background()); err == nil || !containsAll(err.Error(), "seq 1") {
-		t.Fatalf("flush error %v, want one naming seq 1", err)
-	}
-	// cleanup's Close releases the two held items and the half-built batch
-}
-
-func TestDuplicateSeqIsAnError(t *testing.T) {
+// The batcher takes items in Seq order (pipeline.Reorder restores it); a gap or a repeat is
+// an error that names the sample, and the item is still released.
+func TestOutOfOrderPushIsAnError(t *testing.T) {
 	h := newHarness(t, Config{Size: 4}, testGroups, 1<<20)
-	for _, seq := range []int64{0, 2} {
-		if _, err := h.b.Push(context.Background(), makeItem(seq, testGroups, false)); err != nil {
-			t.Fatal(err)
+	if _, err := h.b.Push(context.Background(), makeItem(0, testGroups, false)); err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []int64{2, 0} {
+		it := makeItem(seq, testGroups, false)
+		_, err := h.b.Push(context.Background(), it)
+		if err == nil || !containsAll(err.Error(), fmt.Sprintf("seq %d out of order, want 1", seq), it.Meta.Key) {
+			t.Fatalf("seq %d after seq 0: error %v", seq, err)
+		}
+		if it.Groups != nil {
+			t.Fatalf("seq %d was not released", seq)
 		}
 	}
-	for _, seq := range []int64{0, 2} {
-		if _, err := h.b.Push(context.Background(), makeItem(seq, testGroups, false)); err == nil {
-			t.Fatalf("seq %d pushed twice without error", seq)
-		}
-	}
+	// cleanup's Close releases the half-built batch
 }
 
 func TestBudgetHoldsEachBatchUntilItsLastRelease(t *testing.T) {
@@ -439,11 +418,13 @@ func TestFullBudgetStallsTheNextBatch(t *testing.T) {
 	h := newHarness(t, Config{Size: 2}, groups, oneBatch)
 	var held []arrow.RecordBatch
 	for seq := range int64(2) {
-		recs, err := h.b.Push(context.Background(), makeItem(seq, groups, false))
+		rec, err := h.b.Push(context.Background(), makeItem(seq, groups, false))
 		if err != nil {
 			t.Fatal(err)
 		}
-		held = append(held, recs...)
+		if rec != nil {
+			held = append(held, rec)
+		}
 	}
 	// The sink holds batch 1, so batch 2 cannot start until it lets go.
 	done := make(chan error, 1)
@@ -522,12 +503,12 @@ func TestConcurrentSinkWithTightBudget(t *testing.T) {
 		sunk <- err
 	}()
 	for seq := range int64(40) {
-		recs, err := h.b.Push(context.Background(), makeItem(seq, testGroups, false))
+		rec, err := h.b.Push(context.Background(), makeItem(seq, testGroups, false))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, r := range recs {
-			toSink <- r
+		if rec != nil {
+			toSink <- rec
 		}
 	}
 	close(toSink)

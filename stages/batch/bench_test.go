@@ -41,12 +41,12 @@ func benchPush(b *testing.B, cfg Config) {
 				Groups: []pipeline.ViewGroup{{Name: "q", Views: views[:1]}, {Name: "k", Views: views[1:]}},
 			}
 			seq++
-			recs, err := bt.Push(ctx, it)
+			rec, err := bt.Push(ctx, it)
 			if err != nil {
 				b.Fatal(err)
 			}
-			for _, r := range recs {
-				r.Release()
+			if rec != nil {
+				rec.Release()
 			}
 		}
 	}
