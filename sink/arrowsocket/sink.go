@@ -68,8 +68,6 @@ type Sink struct {
 
 	mu       sync.Mutex
 	live     map[net.Conn]struct{}
-	failure  error // the run failed: streams end with an error trailer
-	refused  []string
 	closeErr error
 	closed   bool
 }
@@ -156,9 +154,6 @@ func (s *Sink) Address() string { return s.addr }
 // aborts the whole stream: consumers get an error trailer rather than a short clean stream.
 func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	if err := s.d.Put(ctx, rec); err != nil {
-		if ctx.Err() != nil {
-			s.Fail(ctx.Err())
-		}
 		return fmt.Errorf("arrowsocket %s: %w", s.addr, err)
 	}
 	return nil
@@ -166,13 +161,7 @@ func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 
 // Fail tells the sink the run failed, so that Close ends every stream with an error trailer
 // instead of a clean end. The runtime calls it (when present) before Close after an error.
-func (s *Sink) Fail(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failure == nil {
-		s.failure = err
-	}
-}
+func (s *Sink) Fail(err error) { s.d.Fail(err) }
 
 // Close ends the stream. After a clean run it waits (up to CloseTimeout) until every queued
 // batch is sent, then each consumer gets the end-of-stream marker and "end ok". After Fail, or
@@ -185,18 +174,17 @@ func (s *Sink) Close() error {
 		return s.closeErr
 	}
 	s.closed = true
-	failure := s.failure
 	s.mu.Unlock()
 
 	deadline := time.Now().Add(s.cfg.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var errs []error
-	if failure != nil {
-		s.abort(fmt.Errorf("the producer failed: %w", failure))
-	} else if err := s.d.Close(ctx); err != nil {
+	if err := s.d.Finish(ctx); err != nil {
 		errs = append(errs, err)
-		s.abort(err)
+	}
+	if s.d.Err() != nil {
+		s.expireWrites()
 	}
 	s.ln.Close() // no new consumers; a Unix socket file is removed
 	<-s.acceptDone
@@ -209,7 +197,8 @@ func (s *Sink) Close() error {
 	case <-time.After(wait):
 		err := fmt.Errorf("consumers did not finish reading within %s", s.cfg.CloseTimeout)
 		errs = append(errs, err)
-		s.abort(err)
+		s.d.Abort(err)
+		s.expireWrites()
 		s.cancel()
 		s.closeLive()
 		<-done
@@ -224,9 +213,9 @@ func (s *Sink) Close() error {
 	return s.closeErr
 }
 
-// abort fails the stream and gives connections stuck in a write abortGrace to finish it.
-func (s *Sink) abort(err error) {
-	s.d.Abort(err)
+// expireWrites gives connections stuck in a write abortGrace to finish it, once the stream
+// is aborted.
+func (s *Sink) expireWrites() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.live {
@@ -244,16 +233,9 @@ func (s *Sink) closeLive() {
 
 // Summary reports what was sent to whom and how long Write waited for the consumers.
 func (s *Sink) Summary() map[string]any {
-	batches, blocked, ranks := s.d.Stats()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return map[string]any{
-		"address":         s.addr,
-		"batches":         batches,
-		"write_blocked_s": blocked.Seconds(),
-		"ranks":           ranks,
-		"refused":         append([]string{}, s.refused...),
-	}
+	m := s.d.Summary()
+	m["address"] = s.addr
+	return m
 }
 
 // QueuedBytes is what the rank queues hold now, batches being sent included.
@@ -346,12 +328,9 @@ func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error
 			return c, nil
 		}
 	}
-	err = fmt.Errorf("%s: %w", peer, err)
-	s.mu.Lock()
-	s.refused = append(s.refused, err.Error()) // before answering, so the summary is never behind
-	s.mu.Unlock()
-	io.WriteString(conn, "error "+oneLine(errors.Unwrap(err).Error())+"\n")
-	return nil, err
+	s.d.Refused(peer, err) // before answering, so the summary is never behind
+	io.WriteString(conn, "error "+oneLine(err.Error())+"\n")
+	return nil, fmt.Errorf("%s: %w", peer, err)
 }
 
 // finish ends a stream: end-of-stream marker, then the trailer saying whether it is complete.

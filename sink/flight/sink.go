@@ -65,8 +65,6 @@ type Sink struct {
 	serveDone chan struct{}
 
 	mu       sync.Mutex
-	failure  error
-	refused  []string
 	closed   bool
 	closeErr error
 }
@@ -136,9 +134,6 @@ func ParseTicket(ticket []byte) (rank, world int, err error) {
 // aborts every stream with an error status.
 func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	if err := s.d.Put(ctx, rec); err != nil {
-		if ctx.Err() != nil {
-			s.Fail(ctx.Err())
-		}
 		return fmt.Errorf("flight %s: %w", s.Address(), err)
 	}
 	return nil
@@ -146,13 +141,7 @@ func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 
 // Fail tells the sink the run failed, so that Close ends every stream with an error status
 // rather than a clean end.
-func (s *Sink) Fail(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failure == nil {
-		s.failure = err
-	}
-}
+func (s *Sink) Fail(err error) { s.d.Fail(err) }
 
 // Close ends the stream: after a clean run it waits (up to CloseTimeout) for every queued batch
 // to be sent and ends each DoGet cleanly; after Fail or a timeout, each DoGet ends with an
@@ -164,16 +153,13 @@ func (s *Sink) Close() error {
 		return s.closeErr
 	}
 	s.closed = true
-	failure := s.failure
 	s.mu.Unlock()
 
 	deadline := time.Now().Add(s.cfg.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var errs []error
-	if failure != nil {
-		s.d.Abort(fmt.Errorf("the producer failed: %w", failure))
-	} else if err := s.d.Close(ctx); err != nil {
+	if err := s.d.Finish(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	// Handlers now end on their own, unless one is stuck sending to a client that stopped
@@ -201,16 +187,9 @@ func (s *Sink) Close() error {
 
 // Summary reports what was sent to whom and how long Write waited for the clients.
 func (s *Sink) Summary() map[string]any {
-	batches, blocked, ranks := s.d.Stats()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return map[string]any{
-		"address":         s.Address(),
-		"batches":         batches,
-		"write_blocked_s": blocked.Seconds(),
-		"ranks":           ranks,
-		"refused":         append([]string{}, s.refused...),
-	}
+	m := s.d.Summary()
+	m["address"] = s.Address()
+	return m
 }
 
 // QueuedBytes is what the rank queues hold now, batches being sent included.
@@ -230,9 +209,7 @@ func (s *Sink) DoGet(t *arrowflight.Ticket, stream arrowflight.FlightService_DoG
 		c, err = s.d.Claim(rank, world, who)
 	}
 	if err != nil {
-		s.mu.Lock()
-		s.refused = append(s.refused, fmt.Sprintf("%s: %v", who, err))
-		s.mu.Unlock()
+		s.d.Refused(who, err)
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 

@@ -4,7 +4,8 @@
 // has its own queue bounded in bytes; the producer blocks while the queue of the rank whose
 // turn it is has no room, which is how a slow trainer slows the pipeline.
 //
-// The socket and Flight sinks share it: they only move the records a Consumer hands them.
+// The socket and Flight sinks share it, with the bookkeeping of how a stream ends (Fail,
+// Finish) and what the summary says: they only move the records a Consumer hands them.
 package rankqueue
 
 import (
@@ -45,6 +46,8 @@ type Dispatcher struct {
 	schema    *arrow.Schema
 	closed    bool
 	err       error // set once by abort; every waiter returns it
+	failure   error // the producer's run failed (Fail): Finish aborts instead of draining
+	refused   []string
 	blockedNs int64 // time Put spent waiting for room or for the world size
 
 	worldSet  chan struct{} // closed once world is known
@@ -100,8 +103,18 @@ func (d *Dispatcher) setWorldLocked(world int) {
 }
 
 // Put queues rec for rank seq mod world, taking ownership of it: it is released by the
-// consumer once sent, or here if Put fails. Put blocks while that rank's queue is full.
+// consumer once sent, or here if Put fails. Put blocks while that rank's queue is full. A
+// cancelled ctx counts as the run failing (Fail): consumers then get an error, not a short
+// stream that looks complete.
 func (d *Dispatcher) Put(ctx context.Context, rec arrow.RecordBatch) error {
+	err := d.put(ctx, rec)
+	if err != nil && ctx.Err() != nil {
+		d.Fail(ctx.Err())
+	}
+	return err
+}
+
+func (d *Dispatcher) put(ctx context.Context, rec arrow.RecordBatch) error {
 	size := schema.RecordBytes(rec)
 	t0 := time.Now()
 	defer func() {
@@ -210,6 +223,30 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	return nil
 }
 
+// Fail records that the producer's run failed, so that Finish aborts the stream rather than
+// ending it cleanly. The first failure wins.
+func (d *Dispatcher) Fail(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failure == nil {
+		d.failure = err
+	}
+}
+
+// Finish ends the stream the way the run ended: after Fail it aborts, so every consumer gets
+// an error; otherwise it is Close, which waits (until ctx ends) for every queued batch to be
+// sent. The error is Close's; after Fail it is nil, since the run reports its own failure.
+func (d *Dispatcher) Finish(ctx context.Context) error {
+	d.mu.Lock()
+	failure := d.failure
+	d.mu.Unlock()
+	if failure != nil {
+		d.Abort(fmt.Errorf("the producer failed: %w", failure))
+		return nil
+	}
+	return d.Close(ctx)
+}
+
 // Abort fails the stream with err: Put, Next and Close return it from now on, and the batches
 // still queued are released. The first error wins.
 func (d *Dispatcher) Abort(err error) {
@@ -306,14 +343,29 @@ type RankStats struct {
 	Queued   int    `json:"batches_queued"`
 }
 
-// Stats reports the batches routed so far, how long Put waited in total, and each rank.
-func (d *Dispatcher) Stats() (batches int64, blocked time.Duration, ranks []RankStats) {
+// Refused records a consumer turned away (a bad handshake or ticket, a rank already taken),
+// for Summary.
+func (d *Dispatcher) Refused(who string, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.refused = append(d.refused, fmt.Sprintf("%s: %v", who, err))
+}
+
+// Summary reports the batches routed so far, how long Put waited for the consumers, each
+// rank's share and the consumers refused: the part of a sink's summary that is the stream's.
+func (d *Dispatcher) Summary() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	ranks := []RankStats{}
 	for i, q := range d.ranks {
 		ranks = append(ranks, RankStats{Rank: i, Consumer: q.claimedBy, Sent: q.sent, Queued: len(q.items)})
 	}
-	return d.next, time.Duration(d.blockedNs), ranks
+	return map[string]any{
+		"batches":         d.next,
+		"write_blocked_s": time.Duration(d.blockedNs).Seconds(),
+		"ranks":           ranks,
+		"refused":         append([]string{}, d.refused...),
+	}
 }
 
 // Consumer takes one rank's batches in order.
