@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -279,3 +280,25 @@ func (b ByteSize) String() string {
 	}
 	return fmt.Sprintf("%d B", int64(b))
 }
+
+// Duration is a time span written as Go writes durations (30s, 2m, 1h30m) or as a plain number
+// of seconds, so that 0 reads as zero rather than as an error.
+type Duration time.Duration
+
+// UnmarshalYAML accepts "30s", "2m", or a number of seconds.
+func (d *Duration) UnmarshalYAML(raw []byte) error {
+	s := strings.Trim(strings.TrimSpace(string(raw)), `"'`)
+	if secs, err := strconv.ParseFloat(s, 64); err == nil {
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (use 30s, 2m, or seconds)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// String formats the duration as Go does.
+func (d Duration) String() string { return time.Duration(d).String() }

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -121,3 +122,16 @@ func TestParseByteSize(t *testing.T) {
 }
 
 var _ ast.Node // the blocks are kept as nodes
+
+func TestDurationAcceptsGoSpansAndSeconds(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30s": 30 * time.Second, "2m": 2 * time.Minute, "0": 0, "1.5": 1500 * time.Millisecond, `"45s"`: 45 * time.Second} {
+		var d Duration
+		if err := d.UnmarshalYAML([]byte(in)); err != nil || time.Duration(d) != want {
+			t.Errorf("%s: %v, %v; want %v", in, time.Duration(d), err, want)
+		}
+	}
+	var d Duration
+	if err := d.UnmarshalYAML([]byte("soon")); err == nil || !strings.Contains(err.Error(), "not a duration") {
+		t.Errorf("soon: %v", err)
+	}
+}

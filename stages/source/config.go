@@ -46,13 +46,21 @@ type Config struct {
 	// MaxMemberBytes refuses larger image members or files before reading them (too_large);
 	// default 64 MiB.
 	MaxMemberBytes config.ByteSize `yaml:"max_member_bytes"` // bytes, or with a unit: 64MiB
-	// ReadTimeout bounds every read of a tar shard ("30s"; default 0: no bound). A read that
-	// times out is sent again ReadRetries times; then the shard is dropped as stalled_shard
-	// (under on_error: skip the run goes on with the next shard). Meant for network
-	// filesystems, where a read can hang for ever.
-	ReadTimeout time.Duration `yaml:"read_timeout"`
-	ReadRetries int           `yaml:"read_retries"`
+	// ReadTimeout bounds every read of a tar shard ("30s"; default DefaultReadTimeout; 0: no
+	// bound). A read that times out is sent again ReadRetries times (default
+	// DefaultReadRetries); then the shard is dropped as stalled_shard (under on_error: skip the
+	// run goes on with the next shard). On a network filesystem a read can hang for ever: the
+	// default bound is far above any healthy read of at most 1 MiB, so it only ends hangs.
+	ReadTimeout *config.Duration `yaml:"read_timeout"`
+	ReadRetries *int             `yaml:"read_retries"`
 }
+
+// The defaults of read_timeout and read_retries: a read stuck for 2 minutes, twice, stalls its
+// shard.
+const (
+	DefaultReadTimeout = 2 * time.Minute
+	DefaultReadRetries = 1
+)
 
 // SyntheticConfig sizes the synthetic source: Count samples an epoch (split over the ranks)
 // cycling over a few Width x Height JPEGs.
@@ -107,7 +115,13 @@ func (cfg Config) withDefaults() (Config, error) {
 		yes := true
 		cfg.ShuffleShards = &yes
 	}
-	if cfg.ShuffleBuffer < 0 || cfg.Readers < 0 || cfg.MaxMemberBytes < 0 || cfg.ReadTimeout < 0 || cfg.ReadRetries < 0 {
+	if cfg.ReadTimeout == nil {
+		cfg.ReadTimeout = ptrTo(config.Duration(DefaultReadTimeout))
+	}
+	if cfg.ReadRetries == nil {
+		cfg.ReadRetries = ptrTo(DefaultReadRetries)
+	}
+	if cfg.ShuffleBuffer < 0 || cfg.Readers < 0 || cfg.MaxMemberBytes < 0 || *cfg.ReadTimeout < 0 || *cfg.ReadRetries < 0 {
 		return cfg, errors.New("source: shuffle_buffer, readers, max_member_bytes, read_timeout and read_retries cannot be negative")
 	}
 	if cfg.Readers == 0 {
@@ -157,3 +171,5 @@ type Position struct {
 	Epoch  int   `json:"epoch" yaml:"epoch"`
 	Offset int64 `json:"offset" yaml:"offset"`
 }
+
+func ptrTo[T any](v T) *T { return &v }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"pipeline/pipeline"
 	"pipeline/stages/folder"
@@ -101,8 +102,8 @@ func newDataset(cfg Config) (dataset, error) {
 		return &tarDataset{shards: shards, opt: tarshard.Options{
 			MaxMemberBytes: int64(cfg.MaxMemberBytes),
 			LabelsOptional: cfg.Labels == LabelsOptional,
-			ReadTimeout:    cfg.ReadTimeout,
-			ReadRetries:    cfg.ReadRetries,
+			ReadTimeout:    time.Duration(*cfg.ReadTimeout),
+			ReadRetries:    *cfg.ReadRetries,
 		}}, nil
 	case cfg.Folder != "":
 		l, err := folder.Scan(cfg.Folder)

@@ -490,11 +490,25 @@ func TestConfigYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.ReadTimeout != 30*time.Second || cfg.ReadRetries != 2 {
-		t.Fatalf("read_timeout %v, read_retries %d", cfg.ReadTimeout, cfg.ReadRetries)
+	if time.Duration(*cfg.ReadTimeout) != 30*time.Second || *cfg.ReadRetries != 2 {
+		t.Fatalf("read_timeout %v, read_retries %d", *cfg.ReadTimeout, *cfg.ReadRetries)
 	}
-	if _, err := (Config{Folder: "x", ReadRetries: -1}).withDefaults(); err == nil {
+	if _, err := (Config{Folder: "x", ReadRetries: ptrTo(-1)}).withDefaults(); err == nil {
 		t.Fatal("read_retries: -1 must be an error")
+	}
+	// Unset, the bound is on; 0 turns it off.
+	def, err := (Config{Folder: "x"}).withDefaults()
+	if err != nil || time.Duration(*def.ReadTimeout) != DefaultReadTimeout || *def.ReadRetries != DefaultReadRetries {
+		t.Fatalf("defaults: read_timeout %v, read_retries %v (%v)", def.ReadTimeout, def.ReadRetries, err)
+	}
+	var off struct {
+		Source Config `yaml:"source"`
+	}
+	if err := yaml.Unmarshal([]byte("source:\n  folder: x\n  read_timeout: 0\n"), &off); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := off.Source.withDefaults(); err != nil || *cfg.ReadTimeout != 0 {
+		t.Fatalf("read_timeout: 0 gave %v (%v), want 0 (off)", cfg.ReadTimeout, err)
 	}
 	if !*cfg.ShuffleShards || cfg.Readers != 1 || cfg.Labels != LabelsOptional {
 		t.Fatalf("defaults %+v", cfg)
