@@ -18,8 +18,9 @@ import (
 )
 
 // TestGPUStep measures a ResNet-50 MoCo v2 step (batch 256, 224², K=65536) on an XLA device.
-// It runs only when MOCO_GPU_PLUGIN names a PJRT plugin (see .device/trainer_gpu.sh); it
-// prints one JSON line per dtype.
+// It runs only when MOCO_GPU_PLUGIN names a PJRT plugin (bench/gpu/compile.sh runs it); it
+// prints one JSON line per dtype. MOCO_GPU_DTYPES, MOCO_GPU_BN_SPLITS and MOCO_GPU_OPTIONS
+// (backend options, comma-separated) pick the variant.
 func TestGPUStep(t *testing.T) {
 	plugin := os.Getenv("MOCO_GPU_PLUGIN")
 	if plugin == "" {

@@ -214,9 +214,13 @@ func channelsLast(v *Node, rank int) *Node {
 
 // SplitBatchNorm normalises x ([N, ..., C]) in `splits` interleaved groups (sample i in group
 // i mod splits) and returns the output with each group's mean and biased variance ([splits, C]).
-// gamma and beta are [1, ..., 1, C] of x's rank. The sums go per sample over the spatial axes
-// first, then over the samples of a group: plain [N,H,W,C] reductions that compilers handle
-// well, rather than one reduction over the axes {0,2,3} of a [N/S,S,H,W,C] view.
+// gamma and beta are [1, ..., 1, C] of x's rank.
+//
+// Every full-size tensor keeps x's shape: the sums go per sample over the spatial axes, then
+// over each group's samples on small [N/S, S, C] tensors, and the statistics go back to
+// [N, 1, ..., 1, C], one row per sample. The gradient then has only the same per-sample
+// reductions. A grouped [N/S, S, H, W, C] view of x would give the gradient a reduction over
+// its axes {0, 2, 3}, kept axes apart, which XLA's GPU compiler took minutes over.
 func SplitBatchNorm(x, gamma, beta *Node, splits int) (y, mean, variance *Node) {
 	dims := x.Shape().Dimensions
 	n, c := dims[0], dims[len(dims)-1]
@@ -237,19 +241,21 @@ func SplitBatchNorm(x, gamma, beta *Node, splits int) (y, mean, variance *Node) 
 		}
 		return DivScalar(ReduceSum(Reshape(perSample, n/splits, splits, c), 0), count) // [S, C]
 	}
-	// Group statistics [S, C] broadcast against the grouped view [N/S, S, ..., C] of x.
-	groupedDims := append([]int{n / splits, splits}, dims[1:]...)
-	statDims := make([]int, len(groupedDims))
-	for i := range statDims {
-		statDims[i] = 1
+	// perSample repeats group statistics [S, C] for every sample, as [N, 1, ..., 1, C].
+	sampleDims := make([]int, len(dims))
+	for i := range sampleDims {
+		sampleDims[i] = 1
 	}
-	statDims[1], statDims[len(statDims)-1] = splits, c
+	sampleDims[0], sampleDims[len(dims)-1] = n, c
+	perSample := func(stat *Node) *Node {
+		return Reshape(BroadcastToDims(Reshape(stat, 1, splits, c), n/splits, splits, c), sampleDims...)
+	}
 	mean = groupMean(x)
-	centered := Sub(Reshape(x, groupedDims...), Reshape(mean, statDims...))
-	variance = groupMean(Reshape(Square(centered), dims...))
+	centered := Sub(x, perSample(mean))
+	variance = groupMean(Square(centered))
 	eps := Scalar(x.Graph(), dtypes.Float32, BNEpsilon)
-	normed := Div(centered, Sqrt(Add(Reshape(variance, statDims...), eps)))
-	y = Add(Mul(Reshape(normed, dims...), gamma), beta)
+	normed := Div(centered, perSample(Sqrt(Add(variance, eps))))
+	y = Add(Mul(normed, gamma), beta)
 	return y, mean, variance
 }
 
