@@ -1,7 +1,9 @@
 package model
 
 import (
+	"runtime"
 	"sync"
+	"weak"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -12,8 +14,10 @@ import (
 // step there). MatMul2D marks its DotGeneral nodes, and the DotGeneral gradient is replaced by one
 // that answers marked nodes with two matmuls (dA = dY·Bᵀ, dB = Aᵀ·dY) and hands every other
 // DotGeneral to GoMLX's own gradient.
+//
+// The marks are weak: a graph that is dropped takes its entries with it.
 var (
-	marked     sync.Map // *Node -> struct{}: DotGeneral nodes made by MatMul2D
+	marked     sync.Map // weak.Pointer[Node] -> struct{}: DotGeneral nodes made by MatMul2D
 	installVJP sync.Once
 )
 
@@ -22,7 +26,7 @@ func MatMul2D(a, b *Node) *Node {
 	installVJP.Do(func() {
 		original := VJPRegistration[NodeTypeDotGeneral]
 		VJPRegistration[NodeTypeDotGeneral] = func(node *Node, v []*Node, outputShape shapes.Shape) []*Node {
-			if _, ok := marked.Load(node); !ok {
+			if _, ok := marked.Load(weak.Make(node)); !ok {
 				return original(node, v, outputShape)
 			}
 			a, b := node.Inputs()[0], node.Inputs()[1]
@@ -33,6 +37,8 @@ func MatMul2D(a, b *Node) *Node {
 		}
 	})
 	y := DotGeneral(a, []int{1}, nil, b, []int{0}, nil)
-	marked.Store(y, struct{}{})
+	key := weak.Make(y)
+	marked.Store(key, struct{}{})
+	runtime.AddCleanup(y, func(key weak.Pointer[Node]) { marked.Delete(key) }, key)
 	return y
 }

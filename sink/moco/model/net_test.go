@@ -3,7 +3,9 @@ package model
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -130,5 +132,39 @@ func TestSplitBatchNormMatchesGroupedView(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// MatMul2D's marks do not keep graphs alive: once a graph is dropped, its entries go.
+func TestMatMul2DMarksGoWithTheirGraph(t *testing.T) {
+	backend, err := device.Open(device.Go, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func() int {
+		n := 0
+		marked.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	before := count()
+	func() {
+		g := NewGraph(backend, "drop-me")
+		a := Parameter(g, "a", shapes.Make(dtypes.Float32, 2, 3))
+		b := Parameter(g, "b", shapes.Make(dtypes.Float32, 3, 4))
+		for range 5 {
+			MatMul2D(a, b)
+		}
+		if n := count(); n != before+5 {
+			t.Fatalf("%d marks after 5 matmuls, want %d", n, before+5)
+		}
+		g.Finalize()
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for count() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d marks left after the graph was dropped, want %d", count(), before)
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
 	}
 }
