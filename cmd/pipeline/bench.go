@@ -10,6 +10,7 @@ import (
 
 	"pipeline/pipeline/config"
 	"pipeline/pipeline/job"
+	"pipeline/pipeline/monitor"
 	"pipeline/sink/null"
 )
 
@@ -19,9 +20,12 @@ type benchResult struct {
 	Images        int64   `json:"images"`
 	Seconds       float64 `json:"seconds"`
 	Workers       int     `json:"workers"`
-	Recipe        string  `json:"recipe"`
-	Decoder       string  `json:"decoder"`
-	Skipped       int64   `json:"skipped"`
+	// The machine's CPUs: on an SMT machine, workers beyond PhysicalCores share cores.
+	LogicalCPUs   int    `json:"logical_cpus"`
+	PhysicalCores int    `json:"physical_cores"` // 0: unknown
+	Recipe        string `json:"recipe"`
+	Decoder       string `json:"decoder"`
+	Skipped       int64  `json:"skipped"`
 }
 
 func cmdBench(args []string, stdout, stderr io.Writer) error {
@@ -71,10 +75,12 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	res := benchResult{TwinViewsPerS: sum.SamplesPerS, Images: sum.Emitted, Seconds: sum.Seconds,
 		Workers: *workers, Recipe: *recipe, Decoder: sum.Decoder, Skipped: sum.Skipped.Total}
+	topo := monitor.MachineTopology()
+	res.LogicalCPUs, res.PhysicalCores = topo.LogicalCPUs, topo.PhysicalCores
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	fmt.Fprintf(stdout, "%s on %d cores: %.0f samples/s (%d images in %.2fs, decoder %s, %d skipped)\n",
-		res.Recipe, res.Workers, res.TwinViewsPerS, res.Images, res.Seconds, res.Decoder, res.Skipped)
+	fmt.Fprintf(stdout, "%s on %d cores: %.0f samples/s (%d images in %.2fs, decoder %s, %d skipped; machine: %s)\n",
+		res.Recipe, res.Workers, res.TwinViewsPerS, res.Images, res.Seconds, res.Decoder, res.Skipped, topo)
 	return nil
 }

@@ -26,6 +26,7 @@ type profileReport struct {
 	Isolated         string                 `json:"isolated,omitempty"` // the stage run alone (--stage)
 	Seconds          float64                `json:"seconds"`
 	Cores            int                    `json:"cores"`
+	Topology         monitor.Topology       `json:"topology"` // the machine's CPUs: SMT or not
 	Samples          int64                  `json:"samples"`
 	SamplesPerS      float64                `json:"samples_per_s"`
 	CPUPerSample     float64                `json:"cpu_ms_per_sample"` // process CPU time, all stages and the GC
@@ -192,7 +193,7 @@ func analyse(j *job.Job, sum *job.Summary, r *pipeline.Run, timeline []monitor.S
 	}
 	elapsed := time.Duration(sum.Seconds * float64(time.Second))
 	a := monitor.Analyse(monitor.RunTotals{Stages: snaps, Elapsed: elapsed, CPU: cpu, CoreWait: coreWait, Samples: sum.Emitted, Cores: cores}, timeline)
-	rep := profileReport{Seconds: sum.Seconds, Cores: cores, Samples: sum.Emitted, SamplesPerS: sum.SamplesPerS,
+	rep := profileReport{Seconds: sum.Seconds, Cores: cores, Topology: monitor.MachineTopology(), Samples: sum.Emitted, SamplesPerS: sum.SamplesPerS,
 		CPUPerSample: a.CPUPerItem, CPUScale: a.CPUScale, Stages: a.Stages, Bottleneck: a.Bottleneck,
 		Workers: map[string]int{}, SuggestedWorkers: a.Split.Workers, PredictedPerS: a.Split.ItemsPerS,
 		PredictedLimit: a.Split.Bottleneck, Timeline: timeline, Skipped: sum.Skipped}
@@ -247,6 +248,10 @@ func printProfile(w io.Writer, rep profileReport) {
 	if rep.CoresUsed < 0.75*float64(rep.Cores) && rep.PredictedLimit == "cpu" {
 		fmt.Fprintf(w, "\nnote: the run used %.2f of %d cores; if the machine is busy with other work, the prediction (all %d cores free) will not be reached",
 			rep.CoresUsed, rep.Cores, rep.Cores)
+	}
+	if rep.Topology.SMT() {
+		fmt.Fprintf(w, "\nnote: %s; the prediction counts every logical CPU as a core, but the second thread of a core adds much less to CPU-bound work",
+			rep.Topology)
 	}
 	fmt.Fprintf(w, "\nbottleneck: %s\n", rep.Bottleneck)
 	fmt.Fprintf(w, "suggested workers for %d cores: %s (now %s); predicted %.0f samples/s, then limited by %s\n",

@@ -63,6 +63,7 @@ func TestProfileJSONAndFiles(t *testing.T) {
 		SuggestedWorkers map[string]int `json:"suggested_workers"`
 		Samples          int64
 		Timeline         []monitor.Sample
+		Topology         monitor.Topology
 	}
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("not one JSON object: %v\n%s", err, out)
@@ -85,6 +86,9 @@ func TestProfileJSONAndFiles(t *testing.T) {
 	}
 	if len(rep.Ops) == 0 || rep.Ops[0].Name != "random_resized_crop" || rep.Ops[0].Calls < 2*rep.Samples {
 		t.Fatalf("ops %+v for %d samples", rep.Ops, rep.Samples)
+	}
+	if rep.Topology != monitor.MachineTopology() || rep.Topology.LogicalCPUs < 1 {
+		t.Fatalf("topology %+v, want this machine's %+v", rep.Topology, monitor.MachineTopology())
 	}
 	if len(rep.Timeline) < 5 {
 		t.Fatalf("%d timeline samples in 1s at 100ms", len(rep.Timeline))
