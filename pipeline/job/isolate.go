@@ -101,7 +101,7 @@ type cachedSample struct {
 func (j *Job) cacheSamples(ctx context.Context, stage string, n int, budget *pipeline.Budget, dec *decode.Decoder) ([]cachedSample, error) {
 	src, err := source.Open(j.Source, source.Options{Seed: j.Config.Seed, Epochs: 1, Account: budget.Encoded})
 	if err != nil {
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, err // source's errors name it
 	}
 	defer src.Close()
 	decodeStage := dec.Stage(budget.Decoded)

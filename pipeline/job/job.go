@@ -225,7 +225,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	src, err := source.Open(j.Source, srcOpt)
 	if err != nil {
 		snk.Close()
-		return nil, fmt.Errorf("source: %w", err)
+		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
 	}
 	defer src.Close()
 	batcher, err := batch.New(j.Batch, j.Groups, budget.Batches, nil)
