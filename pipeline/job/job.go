@@ -128,7 +128,7 @@ const minImageShare = 16 << 20
 // size splits memory_budget into the accounts and refuses a config that cannot fit.
 //
 // Views are charged per sample and at most Window samples are in flight, so the views
-// account never blocks (a blocking views account could deadlock the reordering batcher).
+// account never blocks (a blocking views account could deadlock the reorder buffer).
 // Batches: BatchesInFlight records at a time. What is left goes a quarter to encoded bytes
 // and three quarters to decoded pixels, which are the variable-size buffers.
 func (j *Job) size() error {
