@@ -493,7 +493,7 @@ func TestKeptParamsReplayTheViews(t *testing.T) {
 }
 
 // The views account must hold the views of every sample the window lets in flight, as the
-// augment stage charges them, or the reordering batcher could wait for ever; DINO's groups of
+// augment stage charges them, or the reorder buffer could wait for ever; DINO's groups of
 // several views are the case where charging per view and per group differ.
 func TestViewsAccountHoldsTheWindow(t *testing.T) {
 	for _, views := range []string{"mocov2", "{recipe: dino, local_size: 60, local_views: 10}"} {
