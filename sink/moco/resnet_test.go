@@ -3,6 +3,11 @@ package moco
 import (
 	"math"
 	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"pipeline/sink/moco/device"
 )
 
 // A training step of each ResNet runs on SimpleGo (im2col convolutions), and the step graph of
@@ -51,5 +56,88 @@ func TestBFloat16StepTracksFloat32(t *testing.T) {
 	}
 	if d := math.Abs(float64(losses[1]-losses[0])) / float64(losses[0]); d > 0.05 || losses[0] == losses[1] {
 		t.Errorf("float32 loss %v, bfloat16 loss %v: want close but not identical", losses[0], losses[1])
+	}
+}
+
+// xlaOpsRecorder stands in for the XLA backend when building graphs on SimpleGo: it claims the
+// native max-pool gradient (SelectAndScatterMax), which SimpleGo lacks, answering it with a
+// shape-correct stand-in (the graph is built and compiled, never trusted to compute), and
+// records the dtype of every operand given to the ops whose bfloat16 form GoMLX v0.26.0's XLA
+// backend emits as an invalid literal (docs/trainer.md).
+type xlaOpsRecorder struct {
+	backends.Backend
+	caps backends.Capabilities
+	seen map[string][]dtypes.DType
+}
+
+func newXLAOpsRecorder(t *testing.T) *xlaOpsRecorder {
+	b, err := device.Open(device.Go, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caps := b.Capabilities().Clone()
+	caps.Operations[backends.OpTypeSelectAndScatterMax] = true
+	return &xlaOpsRecorder{Backend: b, caps: caps, seen: map[string][]dtypes.DType{}}
+}
+
+func (r *xlaOpsRecorder) Capabilities() backends.Capabilities { return r.caps }
+
+func (r *xlaOpsRecorder) Builder(name string) backends.Builder {
+	return &recordingBuilder{Builder: r.Backend.Builder(name), r: r}
+}
+
+type recordingBuilder struct {
+	backends.Builder
+	r *xlaOpsRecorder
+}
+
+func (b *recordingBuilder) note(op string, x backends.Op) {
+	shape, _ := b.OpShape(x)
+	b.r.seen[op] = append(b.r.seen[op], shape.DType)
+}
+
+func (b *recordingBuilder) SelectAndScatterMax(operand, source backends.Op, window, strides []int, paddings [][2]int) (backends.Op, error) {
+	b.note("SelectAndScatterMax", operand)
+	return operand, nil // same shape and dtype as the real result
+}
+
+func (b *recordingBuilder) SelectAndScatterMin(operand, source backends.Op, window, strides []int, paddings [][2]int) (backends.Op, error) {
+	b.note("SelectAndScatterMin", operand)
+	return operand, nil
+}
+
+func (b *recordingBuilder) ArgMinMax(x backends.Op, axis int, outputDType dtypes.DType, isMin bool) (backends.Op, error) {
+	b.note("ArgMinMax", x)
+	return b.Builder.ArgMinMax(x, axis, outputDType, isMin)
+}
+
+// With dtype bfloat16, the step graph of the XLA code path (native convolutions and max-pool)
+// gives none of those ops a bfloat16 operand: every convolution returns float32, so the
+// max-pool and its gradient stay in float32.
+func TestBFloat16StepKeepsPoolingInFloat32(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Encoder, cfg.DType, cfg.Queue = "resnet18", "bfloat16", 8
+	rec := newXLAOpsRecorder(t)
+	tr, err := NewTrainer(cfg, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.nativeConv = true
+	if err := tr.ensureShapes(4, 32, 32); err != nil {
+		t.Fatal(err)
+	}
+	perm, inverse := tr.permutation()
+	if err := tr.stepExec.PreCompile(randomViews(1, 4, 32, 32), randomViews(2, 4, 32, 32), perm, inverse, float32(0.1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.seen["SelectAndScatterMax"]) == 0 {
+		t.Fatal("the step graph has no native max-pool gradient: the XLA path was not built")
+	}
+	for op, dts := range rec.seen {
+		for _, dt := range dts {
+			if dt == dtypes.BFloat16 {
+				t.Errorf("%s got a bfloat16 operand: GoMLX's XLA backend cannot emit that", op)
+			}
+		}
 	}
 }
