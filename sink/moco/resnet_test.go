@@ -66,8 +66,14 @@ func TestBFloat16StepTracksFloat32(t *testing.T) {
 // backend emits as an invalid literal (docs/trainer.md).
 type xlaOpsRecorder struct {
 	backends.Backend
-	caps backends.Capabilities
-	seen map[string][]dtypes.DType
+	caps       backends.Capabilities
+	seen       map[string][]dtypes.DType
+	reductions []reduction
+}
+
+// reduction is one ReduceSum or ReduceMax: its operand's dimensions and the axes it reduces.
+type reduction struct {
+	dims, axes []int
 }
 
 func newXLAOpsRecorder(t *testing.T) *xlaOpsRecorder {
@@ -106,6 +112,21 @@ func (b *recordingBuilder) SelectAndScatterMin(operand, source backends.Op, wind
 	return operand, nil
 }
 
+func (b *recordingBuilder) ReduceSum(x backends.Op, axes ...int) (backends.Op, error) {
+	b.noteReduce(x, axes)
+	return b.Builder.ReduceSum(x, axes...)
+}
+
+func (b *recordingBuilder) ReduceMax(x backends.Op, axes ...int) (backends.Op, error) {
+	b.noteReduce(x, axes)
+	return b.Builder.ReduceMax(x, axes...)
+}
+
+func (b *recordingBuilder) noteReduce(x backends.Op, axes []int) {
+	shape, _ := b.OpShape(x)
+	b.r.reductions = append(b.r.reductions, reduction{dims: shape.Dimensions, axes: append([]int(nil), axes...)})
+}
+
 func (b *recordingBuilder) ArgMinMax(x backends.Op, axis int, outputDType dtypes.DType, isMin bool) (backends.Op, error) {
 	b.note("ArgMinMax", x)
 	return b.Builder.ArgMinMax(x, axis, outputDType, isMin)
@@ -138,6 +159,50 @@ func TestBFloat16StepKeepsPoolingInFloat32(t *testing.T) {
 			if dt == dtypes.BFloat16 {
 				t.Errorf("%s got a bfloat16 operand: GoMLX's XLA backend cannot emit that", op)
 			}
+		}
+	}
+}
+
+// Every reduction in the ResNet step graph, forward and backward, reduces one run of adjacent
+// axes (ignoring axes of size 1). A reduction over axes {0, 2, 3} of a grouped
+// [N/S, S, H, W, C] view, kept axes between reduced ones, is what split BN used to put in the
+// gradient; XLA's GPU compiler took minutes over the step then (docs/trainer.md).
+func TestStepReductionsReduceAdjacentAxes(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Encoder, cfg.Queue, cfg.BNSplits = "resnet18", 8, 2
+	rec := newXLAOpsRecorder(t)
+	tr, err := NewTrainer(cfg, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.nativeConv = true
+	if err := tr.ensureShapes(4, 32, 32); err != nil {
+		t.Fatal(err)
+	}
+	perm, inverse := tr.permutation()
+	if err := tr.stepExec.PreCompile(randomViews(1, 4, 32, 32), randomViews(2, 4, 32, 32), perm, inverse, float32(0.1)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.reductions) < 50 {
+		t.Fatalf("%d reductions recorded: the step graph was not built through the recorder", len(rec.reductions))
+	}
+	for _, r := range rec.reductions {
+		reduced := map[int]bool{}
+		for _, a := range r.axes {
+			reduced[a] = true
+		}
+		runs, inRun := 0, false
+		for a, d := range r.dims {
+			switch {
+			case d == 1: // a unit axis joins whatever surrounds it
+			case reduced[a] && !inRun:
+				runs, inRun = runs+1, true
+			case !reduced[a]:
+				inRun = false
+			}
+		}
+		if runs > 1 {
+			t.Errorf("reduction over axes %v of %v: reduced axes are not adjacent", r.axes, r.dims)
 		}
 	}
 }
