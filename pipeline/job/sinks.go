@@ -1,6 +1,7 @@
 package job
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -53,7 +54,20 @@ func decodeSink[T any](j *Job) (T, error) {
 		Config T      `yaml:",inline"`
 	}
 	err := config.DecodeNode(j.Config.File(), j.Config.Sink, &block)
-	return block.Config, err
+	return block.Config, blockError(err)
+}
+
+// badBlock is an error in the config's sink (or knn) block, which already names the file and
+// line.
+type badBlock struct{ error }
+
+func (b badBlock) Unwrap() error { return b.error }
+
+func blockError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return badBlock{err}
 }
 
 // sinkKind reads sink.kind; an absent kind (or YAML's `null`) is the null sink.
@@ -80,10 +94,16 @@ func sinkKind(cfg *config.Config) (string, error) {
 	return head.Kind, nil
 }
 
+// openSink builds the configured sink. An error in its block already names the file and line;
+// the sink's own errors get the file.
 func openSink(j *Job, kind string) (sink.Sink, error) {
 	s, err := sinkKinds[kind](j)
-	if err != nil {
-		return nil, fmt.Errorf("sink %s: %w", kind, err)
+	var bad badBlock
+	switch {
+	case errors.As(err, &bad):
+		return nil, bad.error
+	case err != nil: // the sink's own errors name the sink
+		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
 	}
 	return s, nil
 }

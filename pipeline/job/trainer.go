@@ -37,13 +37,13 @@ func openMoCo(j *Job) (sink.Sink, error) {
 	cfg.Epochs = j.Config.Epochs
 	cfg.Seed = j.Config.Seed
 	if err := config.DecodeNode(file, j.Config.Sink, &cfg); err != nil {
-		return nil, err
+		return nil, blockError(err)
 	}
 	opts := moco.Options{Log: os.Stderr}
 	if j.Config.KNN != nil {
 		var k KNN
 		if err := config.DecodeNode(file, j.Config.KNN, &k); err != nil {
-			return nil, err
+			return nil, blockError(err)
 		}
 		if k.Size == 0 && len(j.Groups) > 0 {
 			k.Size = j.Groups[0].Height
