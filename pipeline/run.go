@@ -108,8 +108,8 @@ func (r *Run) Track(name string, workers int, queueLen func() int, queueCap int)
 // Source starts one goroutine that pulls items from src, numbers them (Item.Seq) and sends
 // them into a queue of the given capacity. When window is not nil, the source takes one of its
 // slots per item before reading it, and the consumer gives it back (Window.Done) once the item
-// left the pipeline in order: this bounds the items in flight, and so the views the reordering
-// batcher may hold while it waits for a slow item.
+// left the pipeline in order: this bounds the items in flight, and so the views the reorder
+// buffer may hold while it waits for a slow item.
 func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan *Item {
 	out := make(chan *Item, queue)
 	st := r.newStats(name, 1, out)
