@@ -141,7 +141,10 @@ func (a *Account) acquire(ctx context.Context, n int64) error {
 		return &ErrOverBudget{Account: a.Name(), Need: n, Limit: a.limit}
 	}
 	if !a.sem.TryAcquire(n) {
-		if err := a.sem.Acquire(ctx, n); err != nil {
+		resume := WaitDownstream(ctx) // the stages after the caller hold the memory
+		err := a.sem.Acquire(ctx, n)
+		resume()
+		if err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -98,7 +100,9 @@ func (r *Run) newStats(name string, workers int, out chan *Item) *StageStats {
 // Track registers the counters of a stage the caller runs itself (with Go), so that it is
 // reported like the others. queueLen may be nil.
 func (r *Run) Track(name string, workers int, queueLen func() int, queueCap int) *StageStats {
-	s := &StageStats{Name: name, Workers: workers, queueLen: queueLen, queueCap: queueCap, untimed: r.untimed}
+	s := &StageStats{Name: name, Workers: workers, queueLen: queueLen, queueCap: queueCap, untimed: r.untimed,
+		busySince: make([]atomic.Int64, max(workers, 1)), blockedSince: make([]atomic.Int64, max(workers, 1)),
+		callBlocked: make([]time.Duration, max(workers, 1))}
 	r.mu.Lock()
 	r.stages = append(r.stages, s)
 	r.mu.Unlock()
@@ -115,6 +119,7 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 	st := r.newStats(name, 1, out)
 	r.group.Go(func() error {
 		defer close(out)
+		wctx := workerContext(r.ctx, st, 0)
 		var seq int64
 		for {
 			select {
@@ -125,9 +130,9 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 			if err := window.take(r.ctx, st); err != nil {
 				return err
 			}
-			t0 := st.clock()
-			it, err := src.Next(r.ctx)
-			d := st.addSince(&st.BusyNs, t0)
+			t0 := st.Begin(0)
+			it, err := src.Next(wctx)
+			d := st.End(0, t0)
 			switch {
 			case err == io.EOF:
 				return nil
@@ -174,16 +179,17 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 	st.Parallel = true
 	var wg sync.WaitGroup
 	wg.Add(workers)
-	for w := 0; w < workers; w++ {
+	for w := range workers {
 		r.group.Go(func() error {
 			defer wg.Done()
+			wctx := workerContext(r.ctx, st, w)
 			for {
 				it, ok, err := receive(r.ctx, in, st)
 				if err != nil || !ok {
 					return err
 				}
 				if it.Skip == nil {
-					if err := r.apply(name, st, fn, it); err != nil {
+					if err := r.apply(wctx, name, st, w, fn, it); err != nil {
 						return err
 					}
 				} else {
@@ -203,10 +209,12 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 // skipped items too, so it can keep order and counts; skipping them is its business. done, if
 // not nil, is called once when the goroutine ends, whatever the reason: with a nil error after
 // the last item (its error is then the stage's), or with the error that ended the stage, for
-// cleanup only.
+// cleanup only. An fn that waits for room downstream itself says so with WaitDownstream on the
+// context it is given, so that the wait counts as blocked, not busy.
 func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context, it *Item) error, done func(ctx context.Context, err error) error) {
 	st := r.newStats(name, 1, nil)
 	r.group.Go(func() (err error) {
+		wctx := workerContext(r.ctx, st, 0)
 		if done != nil {
 			defer func() {
 				if derr := done(r.ctx, err); err == nil {
@@ -220,9 +228,9 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 				return err
 			}
 			st.In.Add(1)
-			t0 := st.clock()
-			err = protect(name, it, func() error { return fn(r.ctx, it) })
-			d := st.addSince(&st.BusyNs, t0)
+			t0 := st.Begin(0)
+			err = protect(name, it, func() error { return fn(wctx, it) })
+			d := st.End(0, t0)
 			if err != nil {
 				return err
 			}
@@ -232,12 +240,12 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 	})
 }
 
-// apply runs fn on it, applying the error policy.
-func (r *Run) apply(name string, st *StageStats, fn StageFunc, it *Item) error {
+// apply runs fn on it as worker w (whose context is wctx), applying the error policy.
+func (r *Run) apply(wctx context.Context, name string, st *StageStats, w int, fn StageFunc, it *Item) error {
 	st.In.Add(1)
-	t0 := st.clock()
-	err := protect(name, it, func() error { return fn(r.ctx, it) })
-	st.observe(st.addSince(&st.BusyNs, t0))
+	t0 := st.Begin(w)
+	err := protect(name, it, func() error { return fn(wctx, it) })
+	st.observe(st.End(w, t0))
 	if err == nil {
 		st.Out.Add(1)
 		return nil

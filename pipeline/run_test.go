@@ -193,3 +193,74 @@ func TestDisableTimingKeepsCounts(t *testing.T) {
 		}
 	}
 }
+
+// A call longer than the sampling interval counts as busy while it runs: a sink stuck in its
+// first Write (a trainer compiling) is the bottleneck, not whichever stage comes first. Once
+// it returns, the total is its duration, counted once.
+func TestSnapshotCountsCallsInProgress(t *testing.T) {
+	r := NewRun(context.Background(), Fail)
+	release := make(chan struct{})
+	started := make(chan struct{})
+	src := r.Source("read", &countSource{n: 1}, 1, nil)
+	r.Consume("sink", src, func(ctx context.Context, it *Item) error {
+		close(started)
+		<-release
+		return nil
+	}, nil)
+	<-started
+	sink := r.Stages()[1]
+	first := sink.Snapshot().Busy
+	time.Sleep(30 * time.Millisecond)
+	second := sink.Snapshot().Busy
+	if second-first < 25*time.Millisecond {
+		t.Fatalf("busy went from %v to %v over 30ms of a running call", first, second)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	total := sink.Snapshot().Busy
+	if total < 50*time.Millisecond || total > second+time.Second {
+		t.Fatalf("busy %v after a call of at least 50ms (seen %v while it ran)", total, second)
+	}
+	if d := time.Duration(sink.BusyNs.Load()); d != total {
+		t.Fatalf("an idle stage's snapshot %v differs from its counter %v", total, d)
+	}
+}
+
+// A worker's wait on the stages after it counts as blocked, not busy: WaitDownstream, which a
+// full memory account calls too.
+func TestWaitsDownstreamCountAsBlocked(t *testing.T) {
+	budget := NewBudget(BudgetSplit{Encoded: 1 << 20, Decoded: 8192, Views: 1 << 20, Batches: 1 << 20})
+	holder := &Item{}
+	if _, err := budget.Decoded.Alloc(context.Background(), holder, 8192); err != nil { // the account is full
+		t.Fatal(err)
+	}
+	r := NewRun(context.Background(), Fail)
+	src := r.Source("read", &countSource{n: 2}, 1, nil)
+	mid := r.Stage("work", 1, 1, src, func(ctx context.Context, it *Item) error {
+		if it.Index == 0 {
+			defer WaitDownstream(ctx)()
+			time.Sleep(40 * time.Millisecond)
+			return nil
+		}
+		_, err := budget.Decoded.Alloc(ctx, it, 4096) // waits for the full account
+		return err
+	})
+	r.Consume("sink", mid, func(ctx context.Context, it *Item) error { it.Release(); return nil }, nil)
+	go func() {
+		time.Sleep(80 * time.Millisecond)
+		holder.Release()
+	}()
+	if err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st := r.Stages()[1].Snapshot()
+	if st.Blocked < 70*time.Millisecond || st.Busy > 30*time.Millisecond {
+		t.Fatalf("busy %v, blocked %v: want the 40ms wait and the ~40ms wait for memory blocked", st.Busy, st.Blocked)
+	}
+	if st.LatencyP99 > 20*time.Millisecond {
+		t.Fatalf("latency p99 %v: the per-item latency is busy time, waits excluded", st.LatencyP99)
+	}
+}

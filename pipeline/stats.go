@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"math"
 	"math/bits"
 	"sync/atomic"
@@ -20,6 +21,15 @@ type StageStats struct {
 	BusyNs, StarvedNs, BlockedNs atomic.Int64
 
 	Latency Histogram // busy time per item
+
+	// busySince holds, per worker, when its current stretch of work began (Unix ns; 0: not
+	// working), and blockedSince when its current wait downstream began. Snapshot counts what
+	// is still running, so a call longer than the sampling interval (a trainer compiling its
+	// first step) shows as busy while it runs, not all at once when it returns.
+	busySince, blockedSince []atomic.Int64
+	// callBlocked is, per worker, the time its current call spent blocked (Block to Unblock);
+	// only that worker's goroutine touches it.
+	callBlocked []time.Duration
 
 	queueLen func() int // items waiting in the stage's output queue
 	queueCap int
@@ -42,6 +52,92 @@ func (s *StageStats) addSince(c *atomic.Int64, t0 time.Time) time.Duration {
 	d := time.Since(t0)
 	c.Add(int64(d))
 	return d
+}
+
+// Begin marks worker w busy from now on and returns the start time (zero when timing is off).
+func (s *StageStats) Begin(w int) time.Time {
+	if s.untimed {
+		return time.Time{}
+	}
+	t0 := time.Now()
+	s.busySince[w].Store(t0.UnixNano())
+	return t0
+}
+
+// End ends worker w's call begun at t0, adds its busy time to BusyNs and returns that busy
+// time: the call's duration less its waits downstream (0 when timing is off).
+func (s *StageStats) End(w int, t0 time.Time) time.Duration {
+	if s.untimed {
+		return 0
+	}
+	s.stopClock(&s.busySince[w], &s.BusyNs)
+	d := time.Since(t0) - s.callBlocked[w]
+	s.callBlocked[w] = 0
+	return max(0, d)
+}
+
+// Block marks worker w, inside a call, as waiting for room downstream until Unblock: a
+// consumer that hands its output on itself (the batcher sending to the sink) is blocked then,
+// not busy.
+func (s *StageStats) Block(w int) {
+	if s.untimed {
+		return
+	}
+	s.stopClock(&s.busySince[w], &s.BusyNs)
+	s.blockedSince[w].Store(time.Now().UnixNano())
+}
+
+// Unblock ends the wait Block began; the call is busy again.
+func (s *StageStats) Unblock(w int) {
+	if s.untimed {
+		return
+	}
+	s.callBlocked[w] += s.stopClock(&s.blockedSince[w], &s.BlockedNs)
+	s.busySince[w].Store(time.Now().UnixNano())
+}
+
+// workerKey keys the workerClock in the context a stage worker hands its function.
+type workerKey struct{}
+
+// workerClock is the stage and worker a call runs as.
+type workerClock struct {
+	st *StageStats
+	w  int
+}
+
+// workerContext is ctx carrying the clock of worker w of st.
+func workerContext(ctx context.Context, st *StageStats, w int) context.Context {
+	return context.WithValue(ctx, workerKey{}, &workerClock{st: st, w: w})
+}
+
+// WaitDownstream marks the stage worker running under ctx as blocked, not busy, until the
+// returned function is called: for a wait on the stages after it (room in the sink's queue, a
+// full memory account). Under a context no stage worker gave, it does nothing.
+func WaitDownstream(ctx context.Context) (resume func()) {
+	wc, _ := ctx.Value(workerKey{}).(*workerClock)
+	if wc == nil {
+		return func() {}
+	}
+	wc.st.Block(wc.w)
+	return func() { wc.st.Unblock(wc.w) }
+}
+
+// WithoutWorker is ctx for a goroutine a stage function starts, which outlives the call or
+// runs beside it: its waits are not the worker's.
+func WithoutWorker(ctx context.Context) context.Context {
+	return context.WithValue(ctx, workerKey{}, (*workerClock)(nil))
+}
+
+// stopClock adds the time since *since to total, clears *since and returns that time. It clears
+// first: a Snapshot taken in between may miss that stretch for a moment, never count it twice.
+func (s *StageStats) stopClock(since, total *atomic.Int64) time.Duration {
+	t := since.Swap(0)
+	if t == 0 {
+		return 0
+	}
+	d := max(0, time.Now().UnixNano()-t)
+	total.Add(d)
+	return time.Duration(d)
 }
 
 func (s *StageStats) observe(d time.Duration) {
@@ -69,15 +165,28 @@ type Snapshot struct {
 	LatencyP50, LatencyP99 time.Duration
 }
 
-// Snapshot copies the counters.
+// Snapshot copies the counters. Busy includes the calls still running.
 func (s *StageStats) Snapshot() Snapshot {
 	n, c := s.Queue()
+	// The totals before the clocks still running: see stopClock.
+	busy, blocked := s.BusyNs.Load(), s.BlockedNs.Load()
+	now := time.Now().UnixNano()
+	running := func(since []atomic.Int64) (d int64) {
+		for i := range since {
+			if t := since[i].Load(); t != 0 {
+				d += max(0, now-t)
+			}
+		}
+		return d
+	}
+	busy += running(s.busySince)
+	blocked += running(s.blockedSince)
 	return Snapshot{
 		Name: s.Name, Workers: s.Workers, Parallel: s.Parallel,
 		In: s.In.Load(), Out: s.Out.Load(), Skipped: s.Skipped.Load(),
-		Busy:       time.Duration(s.BusyNs.Load()),
+		Busy:       time.Duration(busy),
 		Starved:    time.Duration(s.StarvedNs.Load()),
-		Blocked:    time.Duration(s.BlockedNs.Load()),
+		Blocked:    time.Duration(blocked),
 		QueueLen:   n,
 		QueueCap:   c,
 		LatencyP50: s.Latency.Quantile(0.5),

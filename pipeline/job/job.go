@@ -24,6 +24,9 @@ import (
 	"pipeline/stages/source"
 )
 
+// stageBatch names the stage that restores the order and builds batches.
+const stageBatch = "batch"
+
 // batchRowSlack is charged per row on top of the pixels: label, index, epoch, key offsets and
 // key strings; with keep_params, the parameters' JSON adds paramsRowSlack per view.
 const (
@@ -262,12 +265,18 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		select {
 		case records <- positioned{rec, pos}:
 			return nil
+		default:
+		}
+		defer pipeline.WaitDownstream(ctx)() // waiting for the sink is not the batcher's work
+		select {
+		case records <- positioned{rec, pos}:
+			return nil
 		case <-ctx.Done():
 			rec.Release()
 			return ctx.Err()
 		}
 	}
-	r.Consume("batch", augmented, func(ctx context.Context, it *pipeline.Item) error {
+	r.Consume(stageBatch, augmented, func(ctx context.Context, it *pipeline.Item) error {
 		var err error
 		ready, err = ro.Push(it, ready[:0])
 		for i, x := range ready {
@@ -415,10 +424,9 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		if stateful, ok := snk.(sink.Stateful); ok {
 			stateful.SetPipelineState(positionState(p.pos))
 		}
-		t1 := time.Now()
+		t1 := st.Begin(0)
 		err := writeProtected(ctx, snk, p.rec)
-		d := time.Since(t1)
-		st.BusyNs.Add(int64(d))
+		d := st.End(0, t1)
 		st.Latency.Observe(d)
 		if err != nil {
 			if pipeline.IsCancel(err) && ctx.Err() != nil {

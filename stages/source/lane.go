@@ -119,7 +119,8 @@ type laneResult struct {
 const laneQueue = 2
 
 func startLane(ctx context.Context, l *lane) *asyncLane {
-	ctx, cancel := context.WithCancel(ctx)
+	// The lane reads ahead on its own: its waits for memory are not the read stage's.
+	ctx, cancel := context.WithCancel(pipeline.WithoutWorker(ctx))
 	a := &asyncLane{out: make(chan laneResult, laneQueue), cancel: cancel}
 	go func() {
 		defer close(a.out)
