@@ -223,6 +223,7 @@ func (s *Sink) train() {
 	}
 	epoch := s.trainer.Epoch()
 	var state []byte
+	compiled := false
 	for {
 		t0 := time.Now()
 		b, ok := <-s.batches
@@ -241,12 +242,19 @@ func (s *Sink) train() {
 			s.mu.Unlock()
 		}
 		epoch = b.epoch
+		if !compiled {
+			s.logf("compiling the training step for batches of %d (the first step; on XLA this can take minutes)", b.rows)
+		}
 		t1 := time.Now()
 		res, err := s.trainer.TrainStep(b.q, b.k, b.epoch)
 		b.release()
 		if err != nil {
 			s.err = fmt.Errorf("moco sink: %w", err)
 			return
+		}
+		if !compiled {
+			s.logf("first step, compilation included: %.1fs", time.Since(t1).Seconds())
+			compiled = true
 		}
 		res.Keys.FinalizeAll()
 		state = b.pipelineState
