@@ -168,8 +168,18 @@ func TestBFloat16StepKeepsPoolingInFloat32(t *testing.T) {
 // [N/S, S, H, W, C] view, kept axes between reduced ones, is what split BN used to put in the
 // gradient; XLA's GPU compiler took minutes over the step then (docs/trainer.md).
 func TestStepReductionsReduceAdjacentAxes(t *testing.T) {
-	cfg := tinyConfig()
-	cfg.Encoder, cfg.Queue, cfg.BNSplits = "resnet18", 8, 2
+	encoders := []string{"resnet18", "resnet50"}
+	if testing.Short() {
+		encoders = encoders[:1]
+	}
+	for _, encoder := range encoders {
+		cfg := tinyConfig()
+		cfg.Encoder, cfg.Queue, cfg.BNSplits = encoder, 8, 2
+		checkAdjacentReductions(t, cfg)
+	}
+}
+
+func checkAdjacentReductions(t *testing.T, cfg Config) {
 	rec := newXLAOpsRecorder(t)
 	tr, err := NewTrainer(cfg, rec)
 	if err != nil {
@@ -184,7 +194,7 @@ func TestStepReductionsReduceAdjacentAxes(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(rec.reductions) < 50 {
-		t.Fatalf("%d reductions recorded: the step graph was not built through the recorder", len(rec.reductions))
+		t.Fatalf("%s: %d reductions recorded: the step graph was not built through the recorder", cfg.Encoder, len(rec.reductions))
 	}
 	for _, r := range rec.reductions {
 		reduced := map[int]bool{}
@@ -202,7 +212,7 @@ func TestStepReductionsReduceAdjacentAxes(t *testing.T) {
 			}
 		}
 		if runs > 1 {
-			t.Errorf("reduction over axes %v of %v: reduced axes are not adjacent", r.axes, r.dims)
+			t.Errorf("%s: reduction over axes %v of %v: reduced axes are not adjacent", cfg.Encoder, r.axes, r.dims)
 		}
 	}
 }
