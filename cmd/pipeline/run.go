@@ -53,6 +53,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *progress != "off" {
+		fmt.Fprintln(stderr, j.Plan())
+	}
 	opt := job.Options{}
 	if *resume != "" {
 		p, err := readState(*resume)

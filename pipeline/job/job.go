@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,6 +161,22 @@ func (j *Job) size() error {
 	}
 	j.Split = pipeline.BudgetSplit{Encoded: rest / 4, Decoded: rest - rest/4, Views: views, Batches: batches}
 	return nil
+}
+
+// Plan says in one line how the job is laid out: workers, queues, the memory split, the batch
+// and the sink. `pipeline run` prints it first, so that a log shows what ran.
+func (j *Job) Plan() string {
+	w := j.Workers
+	var groups []string
+	for _, g := range j.Groups {
+		groups = append(groups, fmt.Sprintf("%s %dx%dx%dx3", g.Name, g.Views, g.Height, g.Width))
+	}
+	sp := j.Split
+	return fmt.Sprintf("plan: workers decode %d, augment %d (GOMAXPROCS %d); queues %d, window %d samples; "+
+		"memory %s = encoded %s + decoded %s + views %s + batches %s; batches of %d (%s); sink %s",
+		w.Decode, w.Augment, runtime.GOMAXPROCS(0), w.Queue, j.Window,
+		config.ByteSize(sp.Total()), config.ByteSize(sp.Encoded), config.ByteSize(sp.Decoded),
+		config.ByteSize(sp.Views), config.ByteSize(sp.Batches), j.Batch.Size, strings.Join(groups, ", "), j.sinkKind)
 }
 
 // batchBytes is what one full batch is charged.

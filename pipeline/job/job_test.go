@@ -193,6 +193,22 @@ func TestResumeIsExact(t *testing.T) {
 	}
 }
 
+// The plan line names what the run will use: workers, window, the budget as split, the batch
+// shape and the sink.
+func TestPlanSaysHowTheJobIsLaidOut(t *testing.T) {
+	j := build(t, exampleYAML(t), "workers.decode=2", "workers.augment=3", "batch.size=8", "memory_budget=64MiB", "views=mocov2")
+	plan := j.Plan()
+	for _, want := range []string{
+		"decode 2, augment 3", fmt.Sprintf("window %d samples", j.Window),
+		"memory 64.0 MiB = encoded " + config.ByteSize(j.Split.Encoded).String(),
+		"batches of 8 (q 1x224x224x3, k 1x224x224x3)", "sink null",
+	} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("plan %q lacks %q", plan, want)
+		}
+	}
+}
+
 func TestRefusesConfigThatCannotFit(t *testing.T) {
 	cfg, err := config.Parse("test.yaml", []byte(exampleYAML(t)), []string{"memory_budget=8MiB", "batch.size=256", "views=mocov2"})
 	if err != nil {
