@@ -112,7 +112,8 @@ func workerContext(ctx context.Context, st *StageStats, w int) context.Context {
 
 // WaitDownstream marks the stage worker running under ctx as blocked, not busy, until the
 // returned function is called: for a wait on the stages after it (room in the sink's queue, a
-// full memory account). Under a context no stage worker gave, it does nothing.
+// full memory account). Under a context no stage worker gave, it does nothing. Waits do not
+// nest: call resume before waiting again.
 func WaitDownstream(ctx context.Context) (resume func()) {
 	wc, _ := ctx.Value(workerKey{}).(*workerClock)
 	if wc == nil {
