@@ -25,9 +25,6 @@ import (
 	"pipeline/stages/source"
 )
 
-// stageBatch names the stage that restores the order and builds batches.
-const stageBatch = "batch"
-
 // batchRowSlack is charged per row on top of the pixels: label, index, epoch, key offsets and
 // key strings; with keep_params, the parameters' JSON adds paramsRowSlack per view.
 const (
@@ -293,7 +290,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 			return ctx.Err()
 		}
 	}
-	r.Consume(stageBatch, augmented, func(ctx context.Context, it *pipeline.Item) error {
+	r.Consume("batch", augmented, func(ctx context.Context, it *pipeline.Item) error {
 		var err error
 		ready, err = ro.Push(it, ready[:0])
 		for i, x := range ready {
