@@ -14,14 +14,19 @@ if [ $# -ne 1 ]; then
   sed -n '2,11p' "$0"
   exit 2
 fi
-export PIPELINE_PRODUCER="$1"
 export PYTHONUNBUFFERED=1
 cd "$(dirname "$0")/../.." || exit 2
+# The tests start it from their own folder: run it from the repository root, where it is given.
+export PIPELINE_PRODUCER="cd $(printf %q "$PWD") && $1"
 log="${OUT:-/tmp}/gpu_check.log"
 {
   python3 -c 'import pyarrow, torch; print("pyarrow", pyarrow.__version__, "torch", torch.__version__)' || exit 2
   status=0
-  python3 -m pytest -q -rs python/tests || status=$?
+  if python3 -c 'import pytest' 2>/dev/null; then
+    python3 -m pytest -q -rs python/tests || status=$?
+  else # the tests are unittest cases: pytest only reports them more tersely
+    (cd python/tests && python3 -m unittest -v) || status=$?
+  fi
   python3 python/tests/gpu_check.py || status=$?
   echo "run_gpu_check: exit status $status"
   exit $status
