@@ -9,7 +9,7 @@
 #   there: STEPS="1 4" bash bench/gpu/run.sh        (default: all steps; results under $OUT)
 #
 # 0. the machine: GPU, cores and threads per core (SMT halves what 16 "cores" can do);
-# 1. pipeline bench: MoCo v2 twin views/s on 1, 8 and 16 cores;
+# 1. pipeline bench: MoCo v2 twin views/s on 1, 8 and 16 cores; pipeline profile on all cores;
 # 2. pyarrow reads the fixed_shape_tensor batches pipeline writes;
 # 3. the Python client pulls batches over the socket sink into the GPU;
 # 4. pipeline run trains MoCo v2 ResNet-50 on the GPU fed by all cores, once per dtype in
@@ -47,6 +47,9 @@ if step 1; then
   for w in 1 8 16; do
     $P bench --shards "$D/shards/*.tar" --workers $w --images $((w * 700)) --json | tee -a "$OUT/bench.jsonl"
   done
+  # The default worker split on all cores, per stage: which stage, if any, caps the scaling.
+  $P profile bench/imagenet-like.yaml --set source.shards="$D/shards/*.tar" --duration 15s \
+    2>&1 | tee "$OUT/profile-all-cores.txt" | tail -22
 fi
 if step 2; then
   echo "== 2. pyarrow reads the batches"
