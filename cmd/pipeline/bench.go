@@ -33,7 +33,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	shards := fs.String("shards", "", "shard pattern, e.g. 'data/train-{000000..000003}.tar' (required)")
 	recipe := fs.String("recipe", "mocov2", "augmentation recipe")
-	workers := fs.Int("workers", runtime.NumCPU(), "cores to use (GOMAXPROCS); decode and augment each get this many goroutines")
+	workers := fs.Int("workers", runtime.NumCPU(), fmt.Sprintf("cores to use (GOMAXPROCS); decode and augment each get %d goroutines per core, as pipeline run's default", job.DefaultWorkersPerCore))
 	images := fs.Int64("images", 2000, "images to process (the shards are re-read as often as needed)")
 	warmup := fs.Int64("warmup", 100, "images processed before timing starts")
 	asJSON := fs.Bool("json", false, "print one JSON line")
@@ -52,7 +52,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	}
 	runtime.GOMAXPROCS(*workers)
 	yaml := fmt.Sprintf("source:\n  shards: %q\n  shuffle_buffer: 0\nepochs: 1000000\nviews: %s\nbatch:\n  size: 32\nworkers:\n  decode: %d\n  augment: %d\nmemory_budget: 2GiB\n",
-		*shards, *recipe, *workers, *workers)
+		*shards, *recipe, *workers*job.DefaultWorkersPerCore, *workers*job.DefaultWorkersPerCore)
 	cfg, err := config.Parse("bench", []byte(yaml), nil)
 	if err != nil {
 		return err

@@ -84,8 +84,9 @@ func TestAnalyseScalesBusyTimeWhenWorkersOutnumberCores(t *testing.T) {
 	if a.Stages[0].Busy != 1 || a.Stages[1].ItemsPerS != 100 {
 		t.Fatalf("stages %+v", a.Stages)
 	}
-	// 2 cores at 10 ms a sample: 200/s, which takes one worker per stage.
-	if a.Split.ItemsPerS != 200 || a.Split.Workers["decode"] != 1 || a.Split.Workers["augment"] != 1 || a.Split.Bottleneck != "cpu" {
+	// 2 cores at 10 ms a sample: 200/s, which takes one worker per stage in a smooth flow,
+	// Headroom with the headroom.
+	if a.Split.ItemsPerS != 200 || a.Split.Workers["decode"] != Headroom || a.Split.Workers["augment"] != Headroom || a.Split.Bottleneck != "cpu" {
 		t.Fatalf("split %+v", a.Split)
 	}
 }

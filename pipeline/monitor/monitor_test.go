@@ -19,18 +19,19 @@ func TestSuggestKeepsUpWithTheCores(t *testing.T) {
 		{Name: "batch", Seconds: 20e-6},
 		{Name: "sink", Seconds: 0.1e-3},
 	}
-	// 16 cores at 3.2 ms of CPU an item: 5000 items/s, so decode needs 5 workers and augment 10.
+	// 16 cores at 3.2 ms of CPU an item: 5000 items/s, so in a smooth flow decode needs 5
+	// workers and augment 10; with the headroom, three times that.
 	s := Suggest(costs, 3.2e-3, 16)
-	if s.Workers["decode"] != 5 || s.Workers["augment"] != 10 || s.Workers["batch"] != 1 {
+	if s.Workers["decode"] != 5*Headroom || s.Workers["augment"] != 10*Headroom || s.Workers["batch"] != 1 {
 		t.Fatalf("split %v", s.Workers)
 	}
 	if math.Abs(s.ItemsPerS-5000) > 1e-6 || s.Bottleneck != "cpu" {
 		t.Fatalf("predicted %.0f items/s limited by %s, want 5000 by cpu", s.ItemsPerS, s.Bottleneck)
 	}
-	// Two cores: augment needs more workers than there are cores, so that decode's core
-	// time is not lost while one augment worker waits.
+	// Two cores, 625 items/s: 0.625 and 1.25 workers in a smooth flow, 2 and 4 with the
+	// headroom; more workers than cores, so that no core idles while a worker waits.
 	s = Suggest(costs, 3.2e-3, 2)
-	if s.Workers["decode"] != 1 || s.Workers["augment"] != 2 {
+	if s.Workers["decode"] != 2 || s.Workers["augment"] != 4 {
 		t.Fatalf("2 cores: split %v", s.Workers)
 	}
 }

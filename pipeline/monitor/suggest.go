@@ -20,12 +20,19 @@ type Split struct {
 // disk, a sleep) could use many, but each worker holds items in flight and so memory.
 const MaxWorkersPerCore = 4
 
+// Headroom multiplies the workers a stage needs in a perfectly smooth flow (rate x cost per
+// item). Items do not come evenly and hand-offs take time: on 2 cores the smooth-flow split of
+// 1 decode and 1 augment worker made 448-474 MoCo v2 samples/s, 4 and 3 made 626-642
+// (docs/profiling.md). Too many workers cost only memory in flight.
+const Headroom = 3
+
 // Suggest sizes the parallel stages for cores CPU cores, given each stage's cost per item and
 // the CPU time a whole item costs the process (cpuPerItem, measured: it includes the garbage
 // collector and excludes time spent waiting). The machine passes at most cores/cpuPerItem items
-// a second and a serial stage 1/Seconds; each parallel stage then gets just enough workers to
-// keep up with that rate (w workers pass w/Seconds items a second). Workers may outnumber the
-// cores: a worker that waits for a core costs nothing, one that is missing loses throughput.
+// a second and a serial stage 1/Seconds; each parallel stage then gets Headroom times the
+// workers that would keep up with that rate in a smooth flow (w workers pass w/Seconds items a
+// second). Workers may outnumber the cores: a worker that waits for a core costs nothing, one
+// that is missing loses throughput.
 // When more than MaxWorkersPerCore*cores workers would be needed, that many are shared out to
 // balance the stages.
 func Suggest(costs []StageCost, cpuPerItem float64, cores int) Split {
@@ -52,7 +59,7 @@ func Suggest(costs []StageCost, cpuPerItem float64, cores int) Split {
 		counts[i] = 1
 		if !math.IsInf(rate, 1) {
 			// The epsilon keeps an exact fit (3.0000001 workers from rounding) at 3.
-			counts[i] = max(1, int(math.Ceil(rate*p.Seconds-1e-6)))
+			counts[i] = max(1, int(math.Ceil(Headroom*rate*p.Seconds-1e-6)))
 		}
 		total += counts[i]
 	}
