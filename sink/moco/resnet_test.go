@@ -132,12 +132,11 @@ func (b *recordingBuilder) ArgMinMax(x backends.Op, axis int, outputDType dtypes
 	return b.Builder.ArgMinMax(x, axis, outputDType, isMin)
 }
 
-// With dtype bfloat16, the step graph of the XLA code path (native convolutions and max-pool)
-// gives none of those ops a bfloat16 operand: every convolution returns float32, so the
-// max-pool and its gradient stay in float32.
-func TestBFloat16StepKeepsPoolingInFloat32(t *testing.T) {
-	cfg := tinyConfig()
-	cfg.Encoder, cfg.DType, cfg.Queue = "resnet18", "bfloat16", 8
+// recordXLAStep builds the training step graph of the XLA code path (native convolutions and
+// max-pool) for cfg on batches of 4 views of 32x32, through the recorder, and compiles it on
+// SimpleGo; it returns what the recorder saw.
+func recordXLAStep(t *testing.T, cfg Config) *xlaOpsRecorder {
+	t.Helper()
 	rec := newXLAOpsRecorder(t)
 	tr, err := NewTrainer(cfg, rec)
 	if err != nil {
@@ -151,6 +150,16 @@ func TestBFloat16StepKeepsPoolingInFloat32(t *testing.T) {
 	if err := tr.stepExec.PreCompile(randomViews(1, 4, 32, 32), randomViews(2, 4, 32, 32), perm, inverse, float32(0.1)); err != nil {
 		t.Fatal(err)
 	}
+	return rec
+}
+
+// With dtype bfloat16, the step graph of the XLA code path (native convolutions and max-pool)
+// gives none of those ops a bfloat16 operand: every convolution returns float32, so the
+// max-pool and its gradient stay in float32.
+func TestBFloat16StepKeepsPoolingInFloat32(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Encoder, cfg.DType, cfg.Queue = "resnet18", "bfloat16", 8
+	rec := recordXLAStep(t, cfg)
 	if len(rec.seen["SelectAndScatterMax"]) == 0 {
 		t.Fatal("the step graph has no native max-pool gradient: the XLA path was not built")
 	}
@@ -180,19 +189,7 @@ func TestStepReductionsReduceAdjacentAxes(t *testing.T) {
 }
 
 func checkAdjacentReductions(t *testing.T, cfg Config) {
-	rec := newXLAOpsRecorder(t)
-	tr, err := NewTrainer(cfg, rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.nativeConv = true
-	if err := tr.ensureShapes(4, 32, 32); err != nil {
-		t.Fatal(err)
-	}
-	perm, inverse := tr.permutation()
-	if err := tr.stepExec.PreCompile(randomViews(1, 4, 32, 32), randomViews(2, 4, 32, 32), perm, inverse, float32(0.1)); err != nil {
-		t.Fatal(err)
-	}
+	rec := recordXLAStep(t, cfg)
 	if len(rec.reductions) < 50 {
 		t.Fatalf("%s: %d reductions recorded: the step graph was not built through the recorder", cfg.Encoder, len(rec.reductions))
 	}
