@@ -70,8 +70,9 @@ func (s *StageStats) End(w int, t0 time.Time) time.Duration {
 	if s.untimed {
 		return 0
 	}
-	s.stopClock(&s.busySince[w], &s.BusyNs)
-	d := time.Since(t0) - s.callBlocked[w]
+	now := time.Now()
+	s.stopClock(&s.busySince[w], &s.BusyNs, now.UnixNano())
+	d := now.Sub(t0) - s.callBlocked[w]
 	s.callBlocked[w] = 0
 	return max(0, d)
 }
@@ -83,8 +84,9 @@ func (s *StageStats) Block(w int) {
 	if s.untimed {
 		return
 	}
-	s.stopClock(&s.busySince[w], &s.BusyNs)
-	s.blockedSince[w].Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	s.stopClock(&s.busySince[w], &s.BusyNs, now)
+	s.blockedSince[w].Store(now)
 }
 
 // Unblock ends the wait Block began; the call is busy again.
@@ -92,8 +94,9 @@ func (s *StageStats) Unblock(w int) {
 	if s.untimed {
 		return
 	}
-	s.callBlocked[w] += s.stopClock(&s.blockedSince[w], &s.BlockedNs)
-	s.busySince[w].Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	s.callBlocked[w] += s.stopClock(&s.blockedSince[w], &s.BlockedNs, now)
+	s.busySince[w].Store(now)
 }
 
 // workerKey keys the workerClock in the context a stage worker hands its function.
@@ -129,14 +132,15 @@ func WithoutWorker(ctx context.Context) context.Context {
 	return context.WithValue(ctx, workerKey{}, (*workerClock)(nil))
 }
 
-// stopClock adds the time since *since to total, clears *since and returns that time. It clears
-// first: a Snapshot taken in between may miss that stretch for a moment, never count it twice.
-func (s *StageStats) stopClock(since, total *atomic.Int64) time.Duration {
+// stopClock adds the time from *since to now (Unix ns) to total, clears *since and returns that
+// time. It clears first: a Snapshot taken in between may miss that stretch for a moment, never
+// count it twice.
+func (s *StageStats) stopClock(since, total *atomic.Int64, now int64) time.Duration {
 	t := since.Swap(0)
 	if t == 0 {
 		return 0
 	}
-	d := max(0, time.Now().UnixNano()-t)
+	d := max(0, now-t)
 	total.Add(d)
 	return time.Duration(d)
 }

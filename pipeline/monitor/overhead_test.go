@@ -106,7 +106,7 @@ func BenchmarkRuntimePerItem(b *testing.B) {
 }
 
 // BenchmarkTimingPerStageItem is what the runtime's timing adds for one item in one stage:
-// the worker's busy clock started and stopped around the stage function (three clock reads,
+// the worker's busy clock started and stopped around the stage function (two clock reads,
 // two atomic stores, a counter) and a histogram observation; the starved and blocked clocks
 // only run when the worker waits anyway.
 func BenchmarkTimingPerStageItem(b *testing.B) {
