@@ -75,16 +75,7 @@ func (j *Job) RunIsolated(ctx context.Context, stage string, cache int, opt Opti
 	}
 	s := &Summary{Emitted: emitted, Skipped: r.Skips(), Seconds: elapsed.Seconds(), Stopped: stopped,
 		MemoryBudget: j.Split.Total(), MemoryPeak: budget.Peak(), Decoder: decode.Backend()}
-	for _, st := range r.Stages() {
-		snap := st.Snapshot()
-		if snap.Name == "replay" {
-			s.Read = snap.Out
-		}
-		s.Stages = append(s.Stages, Report(snap, elapsed))
-	}
-	if elapsed > 0 {
-		s.SamplesPerS = float64(emitted) / elapsed.Seconds()
-	}
+	s.addStages(r, elapsed)
 	return s, runErr
 }
 

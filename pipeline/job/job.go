@@ -358,16 +358,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		MemoryPeak: budget.Peak(), Sink: snk.Summary(), Decoder: decode.Backend(),
 		Position: delivered.get(),
 	}
-	for _, st := range r.Stages() {
-		snap := st.Snapshot()
-		if snap.Name == "read" {
-			s.Read = snap.Out
-		}
-		s.Stages = append(s.Stages, Report(snap, elapsed))
-	}
-	if elapsed > 0 {
-		s.SamplesPerS = float64(s.Emitted) / elapsed.Seconds()
-	}
+	s.addStages(r, elapsed)
 	if runErr != nil {
 		return s, runErr
 	}

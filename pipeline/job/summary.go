@@ -42,6 +42,21 @@ type StageReport struct {
 	LatencyP99 float64 `json:"latency_p99_ms"`
 }
 
+// addStages reports every stage of r over elapsed, takes Read from the first stage's output
+// and the rate from Emitted.
+func (s *Summary) addStages(r *pipeline.Run, elapsed time.Duration) {
+	for i, st := range r.Stages() {
+		snap := st.Snapshot()
+		if i == 0 {
+			s.Read = snap.Out
+		}
+		s.Stages = append(s.Stages, Report(snap, elapsed))
+	}
+	if elapsed > 0 {
+		s.SamplesPerS = float64(s.Emitted) / elapsed.Seconds()
+	}
+}
+
 // Report turns a stage's counters over an elapsed time into fractions.
 func Report(s pipeline.Snapshot, elapsed time.Duration) StageReport {
 	r := StageReport{Name: s.Name, Workers: s.Workers, In: s.In, Out: s.Out, Skipped: s.Skipped,
