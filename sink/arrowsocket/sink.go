@@ -29,8 +29,8 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultQueueBytes       = 160 << 20 // two 77 MB batches (256 x 2 views of 224x224x3)
-	DefaultCloseTimeout     = 2 * time.Minute
+	DefaultQueueBytes       = rankqueue.DefaultQueueBytes
+	DefaultCloseTimeout     = rankqueue.DefaultCloseTimeout
 	DefaultHandshakeTimeout = 10 * time.Second
 	// abortGrace is how long a connection may take to finish its write once the stream is
 	// aborted, before the write fails.

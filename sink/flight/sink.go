@@ -34,8 +34,8 @@ import (
 
 // Defaults for Config's zero values.
 const (
-	DefaultQueueBytes   = 160 << 20 // two 77 MB batches (256 x 2 views of 224x224x3)
-	DefaultCloseTimeout = 2 * time.Minute
+	DefaultQueueBytes   = rankqueue.DefaultQueueBytes
+	DefaultCloseTimeout = rankqueue.DefaultCloseTimeout
 	// abortGrace is how long handlers get to end their streams with an error status once the
 	// stream is aborted, before the server cuts the connections.
 	abortGrace = 2 * time.Second

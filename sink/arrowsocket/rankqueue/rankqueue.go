@@ -21,6 +21,12 @@ import (
 	"pipeline/stages/batch/schema"
 )
 
+// Defaults the sinks built on a Dispatcher give their zero config values.
+const (
+	DefaultQueueBytes   = 160 << 20 // per rank: two 77 MB batches (256 x 2 views of 224x224x3)
+	DefaultCloseTimeout = 2 * time.Minute
+)
+
 // ErrClosed is returned by Put after Close, and by Claim once the stream has ended.
 var ErrClosed = errors.New("rankqueue: stream closed")
 
