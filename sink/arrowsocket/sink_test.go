@@ -7,7 +7,6 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -53,15 +52,7 @@ func readAll(ctx context.Context, addr string, rank, world int, shape batchtest.
 		return nil, err
 	}
 	defer r.Close()
-	var got []int
-	for r.Next() {
-		b := batchtest.BatchOf(r.RecordBatch(), shape)
-		if err := batchtest.Check(r.RecordBatch(), shape, b); err != nil {
-			return got, err
-		}
-		got = append(got, b)
-	}
-	return got, r.Err()
+	return batchtest.Numbers(r, shape)
 }
 
 func TestRoundTrip(t *testing.T) {
@@ -101,39 +92,10 @@ func TestRanksAreDisjointAndComplete(t *testing.T) {
 	for _, configured := range []int{3, 0} {
 		t.Run(fmt.Sprintf("configured_world=%d", configured), func(t *testing.T) {
 			s, mem := listen(t, Config{Path: "tcp://127.0.0.1:0", World: configured})
-			const world, batches = 3, 11
-			ctx := context.Background()
-			got := make([][]int, world)
-			errs := make([]error, world)
-			var wg sync.WaitGroup
-			for r := 0; r < world; r++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					got[r], errs[r] = readAll(ctx, s.Address(), r, world, small)
-				}()
-			}
-			for b := 0; b < batches; b++ {
-				if err := s.Write(ctx, batchtest.Batch(mem, small, b)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			for r := 0; r < world; r++ {
-				if errs[r] != nil {
-					t.Fatalf("rank %d: %v", r, errs[r])
-				}
-				var want []int
-				for b := r; b < batches; b += world {
-					want = append(want, b)
-				}
-				if fmt.Sprint(got[r]) != fmt.Sprint(want) {
-					t.Errorf("rank %d read %v, want %v", r, got[r], want)
-				}
-			}
+			const world = 3
+			batchtest.CheckRanks(t, s, mem, small, world, 11, func(rank int) ([]int, error) {
+				return readAll(context.Background(), s.Address(), rank, world, small)
+			})
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,51 +50,16 @@ func readAll(ctx context.Context, addr string, rank, world int, shape batchtest.
 		return nil, err
 	}
 	defer r.Release()
-	var got []int
-	for r.Next() {
-		b := batchtest.BatchOf(r.RecordBatch(), shape)
-		if err := batchtest.Check(r.RecordBatch(), shape, b); err != nil {
-			return got, err
-		}
-		got = append(got, b)
-	}
-	return got, r.Err()
+	return batchtest.Numbers(r, shape)
 }
 
 func TestRanksRoundTrip(t *testing.T) {
 	for _, world := range []int{1, 2} {
 		t.Run(fmt.Sprintf("world=%d", world), func(t *testing.T) {
 			s, mem := listen(t, Config{World: world})
-			const batches = 7
-			ctx := context.Background()
-			got := make([][]int, world)
-			errs := make([]error, world)
-			var wg sync.WaitGroup
-			for r := 0; r < world; r++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					got[r], errs[r] = readAll(ctx, s.Address(), r, world, small)
-				}()
-			}
-			for b := 0; b < batches; b++ {
-				if err := s.Write(ctx, batchtest.Batch(mem, small, b)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait()
-			for r := 0; r < world; r++ {
-				var want []int
-				for b := r; b < batches; b += world {
-					want = append(want, b)
-				}
-				if errs[r] != nil || fmt.Sprint(got[r]) != fmt.Sprint(want) {
-					t.Errorf("rank %d read %v (err %v), want %v", r, got[r], errs[r], want)
-				}
-			}
+			batchtest.CheckRanks(t, s, mem, small, world, 7, func(rank int) ([]int, error) {
+				return readAll(context.Background(), s.Address(), rank, world, small)
+			})
 		})
 	}
 }
