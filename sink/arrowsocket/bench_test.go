@@ -5,14 +5,13 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"pipeline/pipeline/monitor"
 	"pipeline/sink/arrowsocket/batchtest"
 )
 
@@ -27,13 +26,13 @@ func BenchmarkIPCDiscard(b *testing.B) {
 	w := ipc.NewWriter(io.Discard, ipc.WithSchema(rec.Schema()))
 	defer w.Close()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := monitor.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		if err := w.Write(rec); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	b.ReportMetric(float64((monitor.ProcessCPU()-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
 
 // BenchmarkSocket sends the batch through the sink to one consumer in this process, which
@@ -59,7 +58,7 @@ func BenchmarkSocket(b *testing.B) {
 			go func() { done <- consume(s.Address(), tc.consumer) }()
 			ctx := context.Background()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := monitor.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				rec.Retain() // Write takes one reference
 				if err := s.Write(ctx, rec); err != nil {
@@ -73,7 +72,7 @@ func BenchmarkSocket(b *testing.B) {
 				b.Fatal(err)
 			}
 			// CPU time of both ends together: what the transport costs the machine.
-			b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+			b.ReportMetric(float64((monitor.ProcessCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 		})
 	}
 }
@@ -118,11 +117,4 @@ type countingWriter int64
 func (c *countingWriter) Write(p []byte) (int, error) {
 	*c += countingWriter(len(p))
 	return len(p), nil
-}
-
-// cpuTime is the user plus system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -2,12 +2,11 @@ package flight
 
 import (
 	"context"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"pipeline/pipeline/monitor"
 	"pipeline/sink/arrowsocket/batchtest"
 )
 
@@ -42,7 +41,7 @@ func BenchmarkFlight(b *testing.B) {
 	}()
 	ctx := context.Background()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := monitor.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		rec.Retain() // Write takes one reference
 		if err := s.Write(ctx, rec); err != nil {
@@ -55,12 +54,5 @@ func BenchmarkFlight(b *testing.B) {
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(float64((cpuTime()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
-}
-
-// cpuTime is the user plus system CPU time of this process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((monitor.ProcessCPU()-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 }
