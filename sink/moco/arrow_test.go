@@ -101,3 +101,37 @@ func TestSinkTrainsFromArrowAndResumes(t *testing.T) {
 		t.Errorf("resumed at step %d epoch %d", resumed.Trainer().Step(), resumed.Trainer().Epoch())
 	}
 }
+
+// A sink that resumes and then closes without training a step (the source was already at its
+// end) must keep the pipeline position of its checkpoint: the final checkpoint it writes at the
+// same step may not lose it, or the next run would start the data from the beginning.
+func TestResumedSinkWithoutStepsKeepsPipelineState(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := tinyConfig()
+	cfg.CheckpointDir = t.TempDir()
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, k := randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8)
+	s.SetPipelineState([]byte("after-batch-0"))
+	if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for run := range 2 {
+		r, err := New(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(r.PipelineState()); got != "after-batch-0" || r.Trainer().Step() != 1 {
+			t.Fatalf("resume %d: pipeline state %q at step %d, want after-batch-0 at step 1", run, got, r.Trainer().Step())
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -222,7 +222,7 @@ func (s *Sink) train() {
 		return
 	}
 	epoch := s.trainer.Epoch()
-	var state []byte
+	state := s.resumed // a resumed run that trains no step re-saves the position it resumed from
 	compiled := false
 	for {
 		t0 := time.Now()
