@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -133,5 +134,48 @@ func TestResumedSinkWithoutStepsKeepsPipelineState(t *testing.T) {
 		if err := r.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// mean_step_ms is the mean over the steps this run timed (after its first, compiling step),
+// also when the step count starts from a checkpoint's.
+func TestMeanStepTimeAfterResume(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := tinyConfig()
+	cfg.CheckpointDir = t.TempDir()
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		q, k := randomViews(uint64(i), 4, 8, 8), randomViews(uint64(9+i), 4, 8, 8)
+		if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// This run's steps: the first (compiling) 5 s, then two of 10 ms and 20 ms.
+	r.record(StepResult{}, time.Millisecond, 5*time.Second)
+	r.record(StepResult{}, time.Millisecond, 10*time.Millisecond)
+	r.record(StepResult{}, 3*time.Millisecond, 20*time.Millisecond)
+	sum := r.Summary()
+	if sum["steps"] != int64(6) {
+		t.Errorf("steps %v, want 6 (3 resumed + 3)", sum["steps"])
+	}
+	if got := sum["mean_step_ms"]; got != 15.0 {
+		t.Errorf("mean_step_ms %v, want 15 (10 and 20 ms)", got)
+	}
+	if got := sum["data_wait_fraction"]; got != 4.0/34 {
+		t.Errorf("data_wait_fraction %v, want 4/34", got)
 	}
 }

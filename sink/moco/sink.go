@@ -63,6 +63,7 @@ type runStats struct {
 	lastLoss, lastAccuracy float32
 	lastLR                 float64
 	waitNs, stepNs         int64 // after the first step (which compiles)
+	timedSteps             int64 // the steps waitNs and stepNs cover (not those before a resume)
 	firstStepNs            int64
 	droppedRows            int64
 	knn                    []float64 // after each epoch
@@ -285,6 +286,7 @@ func (s *Sink) record(res StepResult, wait, step time.Duration) {
 	} else {
 		st.waitNs += int64(wait)
 		st.stepNs += int64(step)
+		st.timedSteps++
 	}
 	st.steps++
 	st.stepsThisEpoch++
@@ -367,7 +369,7 @@ func (s *Sink) Summary() map[string]any {
 	}
 	if st.waitNs+st.stepNs > 0 {
 		out["data_wait_fraction"] = float64(st.waitNs) / float64(st.waitNs+st.stepNs)
-		out["mean_step_ms"] = float64(st.stepNs) / 1e6 / float64(max(st.steps-1, 1))
+		out["mean_step_ms"] = float64(st.stepNs) / 1e6 / float64(st.timedSteps)
 	}
 	if st.knnInit != nil {
 		out["knn_accuracy_at_init"] = *st.knnInit
