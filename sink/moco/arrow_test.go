@@ -179,3 +179,47 @@ func TestMeanStepTimeAfterResume(t *testing.T) {
 		t.Errorf("data_wait_fraction %v, want 4/34", got)
 	}
 }
+
+// Only a short last batch is dropped: a resumed run whose batches have another size than the
+// checkpoint's cannot train, and says so instead of dropping every batch.
+func TestResumedSinkRejectsAnotherBatchSize(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := tinyConfig()
+	cfg.CheckpointDir = t.TempDir()
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	q, k := randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8)
+	if err := s.Write(ctx, makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	labels := []int32{0, 1, 2, 3, 4, 5, 6, 7}
+	var errs []error
+	for i := range 3 {
+		q, k := randomViews(uint64(10+i), 8, 8, 8), randomViews(uint64(20+i), 8, 8, 8)
+		errs = append(errs, r.Write(ctx, makeRecord(mem, flatBytes(q), flatBytes(k), 8, 8, 8, labels, 0)))
+	}
+	if errs[0] != nil {
+		t.Errorf("first batch of 8: %v (it may be a short last batch: dropped)", errs[0])
+	}
+	if errs[1] == nil || !strings.Contains(errs[1].Error(), "8 rows") || !strings.Contains(errs[1].Error(), "4") {
+		t.Errorf("second batch of 8 after the checkpoint's 4: error %v, want one naming both sizes", errs[1])
+	}
+	if errs[2] == nil {
+		t.Error("third batch of 8 accepted")
+	}
+	if got := r.Summary()["dropped_rows"]; got != int64(8) {
+		t.Errorf("dropped_rows %v, want 8", got)
+	}
+}
