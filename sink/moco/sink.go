@@ -123,8 +123,9 @@ func (s *Sink) SetPipelineState(state []byte) {
 	s.mu.Unlock()
 }
 
-// Write uploads the q and k views of rec to the device and queues them for training. Batches
-// whose size differs from the first one (a short last batch) are dropped, as with drop_last.
+// Write uploads the q and k views of rec to the device and queues them for training. A batch
+// whose size differs from the first one (a short last batch) is dropped, as with drop_last; a
+// batch after that one is an error.
 func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	defer rec.Release()
 	select {
