@@ -67,11 +67,21 @@ func (t *Trainer) Save(dir string, pipelineState []byte) (string, error) {
 		tmp.Close()
 		return "", fmt.Errorf("checkpoint %s: %w", path, err)
 	}
+	// On disk before the rename, so that a crash cannot leave a truncated newest checkpoint
+	// that the next run would pick and fail on.
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("checkpoint %s: %w", path, err)
+	}
 	if err := tmp.Close(); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return "", fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil { // the rename itself
+		d.Sync()
+		d.Close()
 	}
 	return path, pruneCheckpoints(dir, t.cfg.CheckpointKeep)
 }
@@ -167,6 +177,12 @@ func (t *Trainer) Load(path string) (pipelineState []byte, err error) {
 	if ck.Batch > 0 {
 		if err := t.ensureShapes(ck.Batch, ck.H, ck.W); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", path, err)
+		}
+		// Enqueue writes whole blocks of keys: a pointer inside a block (the checkpoint was
+		// written with `symmetric` set otherwise) would overwrite the wrong rows.
+		ptr := tensors.ToScalar[int32](t.ctx.GetVariableByScopeAndName("/"+scopeQueue, queuePtrVar).MustValue())
+		if n := t.cfg.keysPerStep(ck.Batch); int(ptr)%n != 0 {
+			return nil, fmt.Errorf("checkpoint %s: its queue pointer %d is not a multiple of the %d keys this config enqueues per step (was `symmetric` changed?)", path, ptr, n)
 		}
 	}
 	return ck.PipelineState, nil

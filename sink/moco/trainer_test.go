@@ -357,3 +357,26 @@ func TestSymmetricStepEnqueuesBothKeySets(t *testing.T) {
 		t.Errorf("queue 12 with 8 keys a step: error %v", err)
 	}
 }
+
+// A checkpoint whose queue pointer sits inside a block of the keys this config enqueues per step
+// (here: saved without `symmetric`, resumed with it) is refused, not resumed with misplaced keys.
+func TestLoadRefusesQueuePointerInsideAStep(t *testing.T) {
+	cfg := tinyConfig()
+	cfg.Queue = 16
+	a := newTestTrainer(t, cfg)
+	if _, err := a.TrainStep(randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8), 0); err != nil {
+		t.Fatal(err)
+	}
+	path, err := a.Save(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Symmetric = true
+	if _, err := newTestTrainer(t, cfg).Load(path); err == nil || !strings.Contains(err.Error(), "queue pointer 4") {
+		t.Fatalf("resuming ptr 4 with 8 keys a step: error %v", err)
+	}
+	cfg.Symmetric = false
+	if _, err := newTestTrainer(t, cfg).Load(path); err != nil {
+		t.Fatalf("resuming with the same config: %v", err)
+	}
+}
