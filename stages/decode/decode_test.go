@@ -199,6 +199,34 @@ func TestBackendsAgree(t *testing.T) {
 	}
 }
 
+// TestYCbCr410 converts image/jpeg's 4:1:0 output (luma 4x2 per chroma sample, which
+// image/jpeg decodes): libjpeg replicates such chroma, so every pixel takes the chroma sample
+// of its 4x2 block. The fancy vertical step of 4:2:0 and 4:4:0 must not apply to it.
+func TestYCbCr410(t *testing.T) {
+	const w, h = 37, 29 // not multiples of the 4x2 block
+	m := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio410)
+	seed := uint32(7)
+	for _, plane := range [][]byte{m.Y, m.Cb, m.Cr} {
+		for i := range plane {
+			seed = seed*1664525 + 1013904223
+			plane[i] = byte(seed >> 24)
+		}
+	}
+	got, err := toRGB(m, heapAlloc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			r, g, b := yccToRGB(int32(m.Y[m.YOffset(x, y)]), m.Cb[m.COffset(x, y)], m.Cr[m.COffset(x, y)])
+			i := 3 * (y*w + x)
+			if want := [3]byte{r, g, b}; [3]byte(got.Pix[i:i+3]) != want {
+				t.Fatalf("pixel (%d,%d) = %v, want %v", x, y, got.Pix[i:i+3], want)
+			}
+		}
+	}
+}
+
 func TestGrayJPEG(t *testing.T) {
 	src := image.NewGray(image.Rect(0, 0, 40, 30))
 	for i := range src.Pix {

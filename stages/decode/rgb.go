@@ -120,7 +120,8 @@ func ycbcrToRGB(m *image.YCbCr, dst []byte) {
 	case image.YCbCrSubsampleRatio410:
 		hs, vs = 2, 1
 	}
-	fancyH, fancyV := hs == 1, vs == 1
+	// Fancy only for 2x1, 1x2 and 2x2: 4:1:0 (4x2) is replicated both ways, as libjpeg does.
+	fancyH, fancyV := hs == 1, vs == 1 && hs <= 1
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	// The chroma planes of image/jpeg run on to the MCU edge; libjpeg stops at the true
 	// component size and repeats its last sample, and so must we.
