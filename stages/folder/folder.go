@@ -2,6 +2,7 @@
 // per class. Class indexes follow the sorted folder names; files are sorted by name within a
 // class; only .jpg, .jpeg and .png files (any case) count. A sample's key is "<class>/<file>",
 // its shard is the root, and its global index is its position in that sorted list of files.
+// Symlinked class folders and files are followed, as in torchvision's ImageFolder.
 package folder
 
 import (
@@ -45,7 +46,7 @@ func Scan(root string) (*Listing, error) {
 	}
 	l := &Listing{Root: root}
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !isDir(root, e) {
 			continue
 		}
 		label := int32(len(l.Classes))
@@ -56,7 +57,7 @@ func Scan(root string) (*Listing, error) {
 		}
 		names := make([]string, 0, len(files))
 		for _, f := range files {
-			if f.Type().IsRegular() && IsImageName(f.Name()) {
+			if IsImageName(f.Name()) && isFile(filepath.Join(root, e.Name()), f) {
 				names = append(names, f.Name())
 			}
 		}
@@ -69,6 +70,26 @@ func Scan(root string) (*Listing, error) {
 		return nil, fmt.Errorf("dataset folder %s: no <class>/<image> files (found %d class folders)", root, len(l.Classes))
 	}
 	return l, nil
+}
+
+// isDir reports whether e, in dir, is a directory or a symlink to one (torchvision's
+// ImageFolder follows links too).
+func isDir(dir string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.IsDir()
+	}
+	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err == nil && fi.IsDir()
+}
+
+// isFile reports whether e, in dir, is a regular file or a symlink that does not lead to
+// anything else; a dangling link is listed, so that reading it reports it as unreadable_file.
+func isFile(dir string, e os.DirEntry) bool {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.Type().IsRegular()
+	}
+	fi, err := os.Stat(filepath.Join(dir, e.Name()))
+	return err != nil || fi.Mode().IsRegular()
 }
 
 // IsImageName reports whether name has an image extension: .jpg, .jpeg or .png in any case.

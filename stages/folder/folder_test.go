@@ -98,3 +98,37 @@ func TestScanEmpty(t *testing.T) {
 		t.Fatal("a missing folder must be an error")
 	}
 }
+
+// TestScanFollowsSymlinks lists symlinked class folders and image files as torchvision's
+// ImageFolder does (a subset of ImageNet is often a tree of links): skipping them silently
+// dropped their samples and renumbered the classes after them.
+func TestScanFollowsSymlinks(t *testing.T) {
+	elsewhere := makeTree(t, map[string]string{"n02/c.jpg": "c", "d.jpg": "d"})
+	root := makeTree(t, map[string]string{"n01/a.jpg": "a", "n03/e.jpg": "e"})
+	links := map[string]string{
+		filepath.Join(root, "n02"):          filepath.Join(elsewhere, "n02"),
+		filepath.Join(root, "n01", "b.jpg"): filepath.Join(elsewhere, "d.jpg"),
+	}
+	for link, target := range links {
+		if err := os.Symlink(target, link); err != nil {
+			t.Skipf("no symlinks here: %v", err)
+		}
+	}
+	l, err := Scan(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"n01", "n02", "n03"}; !reflect.DeepEqual(l.Classes, want) {
+		t.Fatalf("classes %q, want %q", l.Classes, want)
+	}
+	want := []File{{"n01/a.jpg", 0, 0}, {"n01/b.jpg", 0, 1}, {"n02/c.jpg", 1, 2}, {"n03/e.jpg", 2, 3}}
+	if !reflect.DeepEqual(l.Files, want) {
+		t.Fatalf("files %v, want %v", l.Files, want)
+	}
+	acct := pipeline.NewBudget(pipeline.BudgetSplit{Encoded: 1 << 20, Decoded: 1, Views: 1, Batches: 1}).Encoded
+	it, err := l.Read(context.Background(), l.Files[1], Options{Alloc: acct})
+	if err != nil || string(it.Encoded) != "d" {
+		t.Fatalf("linked file: %v %q", err, it.Encoded)
+	}
+	it.Release()
+}
