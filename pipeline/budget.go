@@ -28,6 +28,22 @@ var kindNames = [numKinds]string{"encoded", "decoded", "views", "batches"}
 // batches without needing anything, the batcher then frees views, and so on upstream.
 type Budget struct {
 	Encoded, Decoded, Views, Batches *Account
+
+	total *usage // all accounts together
+}
+
+// usage is what is held now and the most ever held at once.
+type usage struct{ inUse, peak atomic.Int64 }
+
+// add changes what is held by n and raises the peak if it was passed.
+func (u *usage) add(n int64) {
+	now := u.inUse.Add(n)
+	for {
+		p := u.peak.Load()
+		if now <= p || u.peak.CompareAndSwap(p, now) {
+			return
+		}
+	}
 }
 
 // BudgetSplit sizes the accounts of a Budget, in bytes.
@@ -40,11 +56,13 @@ func (s BudgetSplit) Total() int64 { return s.Encoded + s.Decoded + s.Views + s.
 
 // NewBudget makes a budget with the given split.
 func NewBudget(s BudgetSplit) *Budget {
+	total := &usage{}
 	return &Budget{
-		Encoded: newAccount(kindEncoded, s.Encoded),
-		Decoded: newAccount(kindDecoded, s.Decoded),
-		Views:   newAccount(kindViews, s.Views),
-		Batches: newAccount(kindBatches, s.Batches),
+		Encoded: newAccount(kindEncoded, s.Encoded, total),
+		Decoded: newAccount(kindDecoded, s.Decoded, total),
+		Views:   newAccount(kindViews, s.Views, total),
+		Batches: newAccount(kindBatches, s.Batches, total),
+		total:   total,
 	}
 }
 
@@ -53,13 +71,7 @@ func (b *Budget) Accounts() []*Account { return []*Account{b.Encoded, b.Decoded,
 
 // Peak is the highest total ever held at once by all accounts together, sampled at each
 // allocation.
-func (b *Budget) Peak() int64 {
-	var p int64
-	for _, a := range b.Accounts() {
-		p += a.Peak()
-	}
-	return p
-}
+func (b *Budget) Peak() int64 { return b.total.peak.Load() }
 
 // InUse is what is held right now.
 func (b *Budget) InUse() int64 {
@@ -75,13 +87,13 @@ type Account struct {
 	kind  bufferKind
 	limit int64
 	sem   *semaphore.Weighted
-	inUse atomic.Int64
-	peak  atomic.Int64
+	use   usage    // this account's
+	total *usage   // the whole budget's
 	pools sync.Map // size class -> *sync.Pool of *[]byte
 }
 
-func newAccount(k bufferKind, limit int64) *Account {
-	return &Account{kind: k, limit: limit, sem: semaphore.NewWeighted(limit)}
+func newAccount(k bufferKind, limit int64, total *usage) *Account {
+	return &Account{kind: k, limit: limit, sem: semaphore.NewWeighted(limit), total: total}
 }
 
 // Name is the kind of buffer the account holds.
@@ -91,10 +103,10 @@ func (a *Account) Name() string { return kindNames[a.kind] }
 func (a *Account) Limit() int64 { return a.limit }
 
 // InUse is the number of bytes held now.
-func (a *Account) InUse() int64 { return a.inUse.Load() }
+func (a *Account) InUse() int64 { return a.use.inUse.Load() }
 
 // Peak is the largest number of bytes ever held at once.
-func (a *Account) Peak() int64 { return a.peak.Load() }
+func (a *Account) Peak() int64 { return a.use.peak.Load() }
 
 // ErrOverBudget reports a single buffer larger than its whole account: waiting would never end.
 type ErrOverBudget struct {
@@ -148,13 +160,8 @@ func (a *Account) acquire(ctx context.Context, n int64) error {
 			return err
 		}
 	}
-	now := a.inUse.Add(n)
-	for {
-		p := a.peak.Load()
-		if now <= p || a.peak.CompareAndSwap(p, now) {
-			break
-		}
-	}
+	a.use.add(n)
+	a.total.add(n)
 	return nil
 }
 
@@ -165,7 +172,8 @@ func (a *Account) release(n int64, buf []byte) {
 		b := buf[:0]
 		p.(*sync.Pool).Put(&b)
 	}
-	a.inUse.Add(-n)
+	a.use.inUse.Add(-n)
+	a.total.inUse.Add(-n)
 	a.sem.Release(n)
 }
 
