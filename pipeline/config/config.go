@@ -259,7 +259,7 @@ func ParseByteSize(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || math.IsNaN(v) {
 		return 0, fmt.Errorf("%q is not a size (use bytes or a unit: 512MiB, 4GiB)", s)
 	}
 	if v*float64(mult) >= math.MaxInt64 {
@@ -289,7 +289,11 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(raw []byte) error {
 	s := strings.Trim(strings.TrimSpace(string(raw)), `"'`)
 	if secs, err := strconv.ParseFloat(s, 64); err == nil {
-		*d = Duration(secs * float64(time.Second))
+		ns := secs * float64(time.Second)
+		if math.IsNaN(ns) || math.Abs(ns) >= math.MaxInt64 {
+			return fmt.Errorf("%q is not a duration that fits (use 30s, 2m, or seconds)", s)
+		}
+		*d = Duration(ns)
 		return nil
 	}
 	v, err := time.ParseDuration(s)

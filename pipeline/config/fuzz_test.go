@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse feeds arbitrary YAML and an arbitrary --set override to Parse: it must never
@@ -50,6 +51,24 @@ func TestByteSizeOverflowIsAnError(t *testing.T) {
 	for _, s := range []string{"1e300TiB", "9223372036854775808", "8388608TiB"} {
 		if n, err := ParseByteSize(s); err == nil {
 			t.Errorf("ParseByteSize(%q) = %d, want an error", s, n)
+		}
+	}
+}
+
+// NaN is not a number of bytes or seconds: converted to an integer it is whatever the CPU
+// makes of it (the most negative int64 on amd64, 0 on arm64, which then reads as "use the
+// default"), so it must be refused where it is parsed. So must a span of seconds that does
+// not fit a time.Duration.
+func TestNonFiniteSizesAndDurationsAreErrors(t *testing.T) {
+	for _, s := range []string{"NaN", "nan", "NaNGiB", "+NaN"} {
+		if n, err := ParseByteSize(s); err == nil {
+			t.Errorf("ParseByteSize(%q) = %d, want an error", s, n)
+		}
+	}
+	for _, s := range []string{"NaN", "Inf", "-Inf", "1e300", "9.3e9"} {
+		var d Duration
+		if err := d.UnmarshalYAML([]byte(s)); err == nil {
+			t.Errorf("Duration %q = %v, want an error", s, time.Duration(d))
 		}
 	}
 }
