@@ -36,6 +36,10 @@ type StageStats struct {
 	untimed  bool // Run.DisableTiming: no clock reads
 }
 
+// Timed reports whether the stage's clock runs: Run.DisableTiming turns it off for the stages
+// started after it. A stage the caller runs itself (Track) reads no clock when it is off.
+func (s *StageStats) Timed() bool { return !s.untimed }
+
 // clock reads the time, unless timing is off.
 func (s *StageStats) clock() time.Time {
 	if s.untimed {

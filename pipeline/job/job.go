@@ -421,8 +421,12 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			p.rec.Release()
 		}
 	}()
+	timed := st.Timed()
 	for {
-		t0 := time.Now()
+		var t0 time.Time
+		if timed {
+			t0 = time.Now()
+		}
 		var p positioned
 		var ok bool
 		select {
@@ -430,7 +434,9 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		st.StarvedNs.Add(int64(time.Since(t0)))
+		if timed {
+			st.StarvedNs.Add(int64(time.Since(t0)))
+		}
 		if !ok {
 			return nil
 		}
@@ -441,7 +447,9 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		t1 := st.Begin(0)
 		err := writeProtected(ctx, snk, p.rec)
 		d := st.End(0, t1)
-		st.Latency.Observe(d)
+		if timed {
+			st.Latency.Observe(d)
+		}
 		if err != nil {
 			if pipeline.IsCancel(err) && ctx.Err() != nil {
 				return ctx.Err()
