@@ -45,7 +45,8 @@ type Decode struct {
 type Workers struct {
 	Decode  int `yaml:"decode"`
 	Augment int `yaml:"augment"`
-	// Queue is the capacity of each stage's output queue, in items (default: 2 per worker).
+	// Queue is the capacity of each stage's output queue, in items (default: one per worker of
+	// the larger stage).
 	Queue int `yaml:"queue"`
 }
 

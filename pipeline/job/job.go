@@ -131,8 +131,9 @@ func defaultWorkers(w config.Workers) Workers {
 // enough that sizing the budget cannot overflow int64.
 const maxCount = 1 << 20
 
-// minImageShare is the least budget given to encoded and to decoded images: one worker must be
-// able to hold an ImageNet-size image at any time.
+// At least 2 × minImageShare of the budget is left for images, a quarter of it for encoded and
+// three quarters for decoded ones (8 and 24 MiB at the least): one worker must be able to hold
+// an ImageNet-size image at any time.
 const minImageShare = 16 << 20
 
 // size splits memory_budget into the accounts and refuses a config that cannot fit.
@@ -303,9 +304,11 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		var err error
 		ready, err = ro.Push(it, ready[:0])
 		for i, x := range ready {
-			window.Done()
 			pos = pos.Advance(x.Meta)
 			rec, err := batcher.Push(ctx, x)
+			// x's views are in the batch now and freed: only then may its window slot go to
+			// another sample, so that the views account, sized to the window, never blocks.
+			window.Done()
 			if err == nil && rec != nil {
 				err = send(ctx, rec)
 			}
