@@ -15,7 +15,7 @@ const (
 	ReasonBadLabel    = "bad_label"          // a label that does not parse
 	ReasonTooLarge    = "too_large"          // more pixels than decode.max_pixels
 	ReasonTooSmall    = "too_small"          // smaller than the views need
-	ReasonPanic       = "worker_panic"       // a stage panicked on this sample
+	ReasonPanic       = "worker_panic"       // a stage (or the source) panicked on this sample
 )
 
 // SampleError is a problem with one sample's data. Under on_error: skip the sample is dropped

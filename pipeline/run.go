@@ -131,7 +131,7 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 				return err
 			}
 			t0 := st.Begin(0)
-			it, err := src.Next(wctx)
+			it, err := nextItem(wctx, src)
 			d := st.End(0, t0)
 			switch {
 			case err == io.EOF:
@@ -283,6 +283,17 @@ func protect(stage string, it *Item, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// nextItem is src.Next with a panic turned into an error, as protect does for the stages: the
+// run then ends with its summary instead of the process crashing.
+func nextItem(ctx context.Context, src Source) (it *Item, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			it, err = nil, fmt.Errorf("%s: %v\n%s", ReasonPanic, p, debug.Stack())
+		}
+	}()
+	return src.Next(ctx)
 }
 
 func receive(ctx context.Context, in <-chan *Item, st *StageStats) (*Item, bool, error) {

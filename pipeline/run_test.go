@@ -110,6 +110,29 @@ func TestRunPanicNamesSample(t *testing.T) {
 	}
 }
 
+// panicSource panics on its third call.
+type panicSource struct{ countSource }
+
+func (s *panicSource) Next(ctx context.Context) (*Item, error) {
+	if s.i == 2 {
+		var m map[string]int
+		m["x"] = 1
+	}
+	return s.countSource.Next(ctx)
+}
+
+// A source that panics ends the run with an error, like a stage that panics, instead of
+// crashing the process before the summary.
+func TestRunSourcePanicIsAnError(t *testing.T) {
+	r := NewRun(context.Background(), Skip)
+	src := r.Source("read", &panicSource{countSource{n: 10}}, 1, nil)
+	r.Consume("sink", src, func(ctx context.Context, it *Item) error { return nil }, nil)
+	err := r.Wait()
+	if err == nil || !strings.Contains(err.Error(), "read: worker_panic") {
+		t.Fatalf("want a panic error from the read stage, got %v", err)
+	}
+}
+
 func TestBudgetBackpressure(t *testing.T) {
 	b := NewBudget(BudgetSplit{Encoded: 64 << 10, Decoded: 1, Views: 1, Batches: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
