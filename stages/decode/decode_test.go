@@ -144,17 +144,22 @@ func encodePNG(t testing.TB, m image.Image) []byte {
 // with the same settings, so it must match exactly. image/jpeg has its own IDCT (a few LSB);
 // for YCCK it also upsamples chroma by replication inside image/jpeg, where libjpeg
 // interpolates, which costs much more on the fixture's saturated chroma edges.
+//
+// 4:1:0 is the exception: TurboJPEG 2.1 cannot read its header, so the libjpeg-turbo backend
+// hands it to image/jpeg and is held to image/jpeg's bounds.
 func TestPillowParity(t *testing.T) {
 	for _, tc := range []struct {
 		name            string
 		stdMax, stdMean float64
+		turboFallback   bool
 	}{
-		{"photo", 4, 0.1},
-		{"photo422", 4, 0.1},
-		{"photo440", 4, 0.1},
-		{"photo411", 4, 0.1},
-		{"cmyk", 3, 0.1},
-		{"ycck", 64, 7},
+		{"photo", 4, 0.1, false},
+		{"photo422", 4, 0.1, false},
+		{"photo440", 4, 0.1, false},
+		{"photo411", 4, 0.1, false},
+		{"photo410", 4, 0.1, true},
+		{"cmyk", 3, 0.1, false},
+		{"ycck", 64, 7, false},
 	} {
 		data, want := readFile(t, tc.name+".jpg"), wantRGB(t, tc.name+".want.png")
 		for _, b := range backends() {
@@ -166,7 +171,7 @@ func TestPillowParity(t *testing.T) {
 				}
 				maxD, meanD := diff(t, got, want)
 				t.Logf("vs Pillow: max diff %d, mean %.3f", maxD, meanD)
-				if isTurbo(b) && maxD != 0 {
+				if isTurbo(b) && !tc.turboFallback && maxD != 0 {
 					t.Fatalf("libjpeg-turbo differs from Pillow: max %d, mean %.3f", maxD, meanD)
 				}
 				if float64(maxD) > tc.stdMax || meanD > tc.stdMean {

@@ -80,7 +80,13 @@ func decodeJPEGTurbo(data []byte, check sizeCheck, alloc Alloc) (pipeline.Image,
 	size := C.ulong(len(data))
 	var w, h, subsamp, colorspace C.int
 	if C.tjDecompressHeader3(t.h, src, size, &w, &h, &subsamp, &colorspace) != 0 {
-		return pipeline.Image{}, errorf(pipeline.ReasonCorrupt, "JPEG header: %s", t.lastError())
+		msg := t.lastError()
+		if strings.Contains(msg, "Could not determine subsampling type") {
+			// TurboJPEG 2.1 has no name for some valid samplings (4:1:0, say) that libjpeg,
+			// so Pillow, decodes: image/jpeg decodes them instead (a few LSB off Pillow).
+			return decodeJPEGStd(data, check, alloc)
+		}
+		return pipeline.Image{}, errorf(pipeline.ReasonCorrupt, "JPEG header: %s", msg)
 	}
 	reusable = true
 	if err := check(FormatJPEG, int(w), int(h)); err != nil {

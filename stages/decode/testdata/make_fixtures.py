@@ -5,6 +5,8 @@ Pillow 9.4.0 on libjpeg-turbo 2.1.5, the decoder a PyTorch loader uses).
   photo.jpg  RGB JPEG, 4:2:0, quality 90        photo.want.png  Pillow's convert("RGB") of it
   photo422.jpg, photo440.jpg, photo411.jpg      the other chroma subsamplings (the last two
                                                 written by libturbojpeg; Pillow cannot)
+  photo410.jpg  4:1:0, written by cjpeg (Debian's libjpeg-turbo-progs): TurboJPEG 2.1 has no
+                name for it and cannot read its header; libjpeg, so Pillow, decodes it
   cmyk.jpg   Adobe CMYK JPEG as Pillow writes it cmyk.want.png
   ycck.jpg   Adobe YCCK JPEG (libturbojpeg)     ycck.want.png
 
@@ -14,6 +16,7 @@ high-frequency chroma) so the script needs nothing else.
 import ctypes
 import io
 import os
+import subprocess
 
 import numpy as np
 from PIL import Image
@@ -60,6 +63,12 @@ def turbo_compress(pixels, pixel_format, subsamp):
     return out
 
 
+def cjpeg(pixels, sample):
+    ppm = b"P6\n%d %d\n255\n" % (W, H) + pixels.tobytes()
+    return subprocess.run(["cjpeg", "-quality", "90", "-sample", sample],
+                          input=ppm, capture_output=True, check=True).stdout
+
+
 def main():
     rgb = synthetic(3, 1)
     for name, subsampling in [("photo", 2), ("photo422", 1)]:
@@ -68,6 +77,7 @@ def main():
         save_want(b.getvalue(), name)
     save_want(turbo_compress(rgb, TJPF_RGB, TJSAMP_440), "photo440")
     save_want(turbo_compress(rgb, TJPF_RGB, TJSAMP_411), "photo411")
+    save_want(cjpeg(rgb, "4x2,1x1,1x1"), "photo410")
 
     cmyk = synthetic(4, 2)
     b = io.BytesIO()
