@@ -267,8 +267,14 @@ type epochStream struct {
 func (e *epochStream) Next(ctx context.Context) (element, error) {
 	for {
 		el, err := e.sh.Next(ctx)
-		if err != nil || !el.slot() {
+		if err != nil {
 			return el, err
+		}
+		if !el.slot() {
+			if e.ghostsLeft > 0 {
+				continue // a bad shard that the run before the resume point reported
+			}
+			return el, nil
 		}
 		if e.ghostsLeft > 0 {
 			e.ghostsLeft--
