@@ -84,7 +84,7 @@ func (r *Reader) Next() bool {
 	if r.ipc == nil {
 		var err error
 		if r.ipc, err = ipc.NewReader(r.br, r.opts...); err != nil {
-			r.err = fmt.Errorf("reading schema: %w", err)
+			r.err = fmt.Errorf("%w: reading schema: %w", ErrAborted, err)
 			return false
 		}
 	}
@@ -93,7 +93,7 @@ func (r *Reader) Next() bool {
 		return true
 	}
 	if err := r.ipc.Err(); err != nil {
-		r.err = fmt.Errorf("after %d batches: %w", r.read, err)
+		r.err = fmt.Errorf("%w after %d batches: %w", ErrAborted, r.read, err)
 		return false
 	}
 	r.trailer = true
