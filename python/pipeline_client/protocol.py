@@ -35,7 +35,8 @@ class Address:
     def __str__(self) -> str:
         if self.scheme == "unix":
             return f"unix://{self.path}"
-        return f"{self.scheme}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 literal
+        return f"{self.scheme}://{host}:{self.port}"
 
 
 def parse_address(text: str) -> Address:

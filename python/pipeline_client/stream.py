@@ -54,7 +54,7 @@ def _flight_batches(addr, rank, world, timeout):
 
     ticket = flight.Ticket(f"rank={rank}/world={world}".encode())
     # pyarrow's Flight client accepts messages of any size: no limit to raise, unlike Go's.
-    client = flight.connect(f"grpc://{addr.host}:{addr.port}")
+    client = flight.connect(str(addr))
     n = 0
     try:
         reader, chunk = _first_chunk(flight, client, ticket, time.monotonic() + timeout)

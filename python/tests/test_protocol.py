@@ -22,6 +22,15 @@ class AddressTest(unittest.TestCase):
             with self.assertRaises(ValueError, msg=bad):
                 protocol.parse_address(bad)
 
+    def test_ipv6_round_trip(self):
+        # The Go sinks print a wildcard listener as [::]:port; the Flight client is handed
+        # str(address), which must keep the brackets to be a valid URI.
+        for text in ("grpc://[::]:7001", "tcp://[::1]:7000"):
+            a = protocol.parse_address(text)
+            self.assertEqual(a.host, text[text.index("[") + 1:text.index("]")])
+            self.assertEqual(str(a), text)
+            self.assertEqual(protocol.parse_address(str(a)), a)
+
     def test_hello(self):
         self.assertEqual(protocol.hello(1, 4), b"PIPELINE/1 rank=1 world=4\n")
         with self.assertRaises(ValueError):
