@@ -105,15 +105,19 @@ def connect(address: Address, rank: int, world: int, timeout: float = 60.0):
         try:
             sock.connect(target)
             break
-        except (FileNotFoundError, ConnectionRefusedError):
+        except (FileNotFoundError, ConnectionRefusedError) as e:
             sock.close()
             if time.monotonic() > deadline:
-                raise
+                raise type(e)(e.errno, f"{e.strerror}: no producer at {address} after {timeout}s (rank {rank})") from e
             time.sleep(0.1)
     try:
         sock.sendall(hello(rank, world))
         f = sock.makefile("rb", buffering=1 << 16)
-        check_answer(read_line(f))
+        try:
+            answer = read_line(f)
+        except (EOFError, ValueError) as e:
+            raise HandshakeRefused(f"{address}: rank {rank}: no answer to the handshake ({e})") from e
+        check_answer(answer)
     except BaseException:
         sock.close()
         raise

@@ -104,9 +104,19 @@ class ConnectTest(unittest.TestCase):
             p.close()
 
     def test_waits_for_producer_then_gives_up(self):
+        # The error names the address: a bare "[Errno 2] No such file or directory" from one
+        # of eight torchrun ranks says nothing about what it tried to reach.
         with tempfile.TemporaryDirectory() as d:
-            with self.assertRaises((FileNotFoundError, ConnectionRefusedError)):
+            with self.assertRaisesRegex((FileNotFoundError, ConnectionRefusedError), f"unix://{d}/none.sock"):
                 protocol.connect(protocol.parse_address(f"unix://{d}/none.sock"), 0, 1, timeout=0.3)
+
+    def test_closed_without_answer(self):
+        p = FakeProducer(b"")
+        try:
+            with self.assertRaisesRegex(HandshakeRefused, "unix://" + p.path + ".*no answer"):
+                protocol.connect(protocol.parse_address("unix://" + p.path), 0, 1, timeout=5)
+        finally:
+            p.close()
 
 
 if __name__ == "__main__":
