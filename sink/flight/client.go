@@ -34,14 +34,32 @@ func Dial(address string, opts ...grpc.DialOption) (arrowflight.Client, error) {
 // ReadRank starts rank's stream. The reader's Err is nil after a clean end and carries the
 // producer's status (codes.Aborted) when the run failed. Cancel ctx or Release the reader
 // to stop early, which fails the producer's run.
-func ReadRank(ctx context.Context, c arrowflight.Client, rank, world int, opts ...ipc.Option) (*arrowflight.Reader, error) {
+func ReadRank(ctx context.Context, c arrowflight.Client, rank, world int, opts ...ipc.Option) (*RankReader, error) {
+	// Releasing an arrowflight.Reader leaves its gRPC stream open: the producer would go on
+	// sending until flow control stops it, then block for good. Release cancels it instead.
+	ctx, cancel := context.WithCancel(ctx)
 	stream, err := c.DoGet(ctx, &arrowflight.Ticket{Ticket: Ticket(rank, world)})
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("flight: rank %d of %d: %w", rank, world, err)
 	}
 	r, err := arrowflight.NewRecordReader(stream, opts...)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("flight: rank %d of %d: reading schema: %w", rank, world, err)
 	}
-	return r, nil
+	return &RankReader{Reader: r, cancel: cancel}, nil
+}
+
+// RankReader is one rank's stream, as ReadRank returns it.
+type RankReader struct {
+	*arrowflight.Reader
+	cancel context.CancelFunc
+}
+
+// Release ends the stream (a producer still sending sees its consumer lost) and releases the
+// reader's memory.
+func (r *RankReader) Release() {
+	r.cancel()
+	r.Reader.Release()
 }

@@ -217,3 +217,48 @@ func TestTicketsAndRefusals(t *testing.T) {
 		t.Fatalf("wrong world size: %v", err)
 	}
 }
+
+// ReadRank's reader, released before the end, ends the stream: the producer's next Writes
+// fail naming the rank, as the doc of ReadRank says, instead of blocking for good once gRPC's
+// buffers are full while the client connection stays open.
+func TestReleasedReaderEndsTheStream(t *testing.T) {
+	mid := batchtest.Shape{Rows: 64, Height: 64, Width: 64} // 1.5 MB a batch
+	s, mem := listen(t, Config{World: 1, QueueBytes: 1, CloseTimeout: time.Second})
+	c, err := Dial(s.Address())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close() // only at the end: the consumer process goes on
+	read := make(chan error, 1)
+	go func() {
+		r, err := ReadRank(context.Background(), c, 0, 1)
+		if err == nil {
+			if !r.Next() {
+				err = fmt.Errorf("no first batch: %v", r.Err())
+			}
+			r.Release()
+		}
+		read <- err
+	}()
+	writeErr := make(chan error, 1)
+	go func() {
+		var err error
+		for b := 0; b < 1000 && err == nil; b++ {
+			err = s.Write(context.Background(), batchtest.Batch(mem, mid, b))
+		}
+		writeErr <- err
+	}()
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-writeErr:
+		if err == nil || !strings.Contains(err.Error(), "rank 0 consumer") {
+			t.Fatalf("Write after the reader was released: %v, want the rank's consumer lost", err)
+		}
+	case <-time.After(time.Minute): // a deadlock guard, not a timing
+		s.Close() // unblocks the Write
+		<-writeErr
+		t.Fatal("Write still blocked a minute after the only reader was released")
+	}
+}
