@@ -56,6 +56,7 @@ def _flight_batches(addr, rank, world, timeout):
     # pyarrow's Flight client accepts messages of any size: no limit to raise, unlike Go's.
     client = flight.connect(str(addr))
     n = 0
+    reader = chunk = None
     try:
         reader, chunk = _first_chunk(flight, client, ticket, time.monotonic() + timeout)
         while chunk is not None:
@@ -69,6 +70,10 @@ def _flight_batches(addr, rank, world, timeout):
             raise protocol.HandshakeRefused(f"{addr}: rank {rank} of {world}: {e}") from e
         raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
     finally:
+        if reader is not None and chunk is not None:
+            # Left before the end: client.close() cancels no call in Arrow C++, so end this
+            # one, and the producer sees its consumer gone instead of blocking on the stream.
+            reader.cancel()
         client.close()
 
 
