@@ -313,8 +313,14 @@ func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error
 	conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	defer conn.SetDeadline(time.Time{})
 	line, err := readLine(conn)
-	if err != nil {
+	switch {
+	case errors.Is(err, io.EOF): // closed without a word (a port probe): nothing was asked
 		return nil, fmt.Errorf("%s: reading handshake: %w", peer, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout)) // time to answer
+		return nil, s.refuse(conn, peer, fmt.Errorf("no handshake line within handshake_timeout %s", s.cfg.HandshakeTimeout))
+	case err != nil:
+		return nil, s.refuse(conn, peer, fmt.Errorf("reading handshake: %w", err))
 	}
 	hello, err := parseHello(line)
 	if err == nil {
@@ -328,9 +334,14 @@ func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error
 			return c, nil
 		}
 	}
+	return nil, s.refuse(conn, peer, err)
+}
+
+// refuse lists a refused consumer in the summary and tells it why.
+func (s *Sink) refuse(conn net.Conn, peer string, err error) error {
 	s.d.Refused(peer, err) // before answering, so the summary is never behind
 	io.WriteString(conn, "error "+oneLine(err.Error())+"\n")
-	return nil, fmt.Errorf("%s: %w", peer, err)
+	return fmt.Errorf("%s: %w", peer, err)
 }
 
 // finish ends a stream: end-of-stream marker, then the trailer saying whether it is complete.

@@ -324,8 +324,24 @@ func TestHandshakeRefusals(t *testing.T) {
 	if !strings.HasPrefix(answer, "error handshake") {
 		t.Errorf("answer to a bad handshake: %q", answer)
 	}
-	if refused := s.Summary()["refused"].([]string); len(refused) != 4 {
-		t.Errorf("summary lists %d refused connections, want 4: %v", len(refused), refused)
+	// A consumer that says nothing is refused when handshake_timeout ends, one that sends a
+	// line too long at once.
+	for _, tc := range []struct{ send, want string }{
+		{"", "error no handshake line within handshake_timeout 1s"},
+		{strings.Repeat("x", maxLineBytes+1), "error reading handshake: line longer than"},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(s.Address(), "tcp://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.Write([]byte(tc.send))
+		if answer, _ := readLine(conn); !strings.HasPrefix(answer, tc.want) {
+			t.Errorf("sent %d bytes: answer %q, want %q", len(tc.send), answer, tc.want)
+		}
+	}
+	if refused := s.Summary()["refused"].([]string); len(refused) != 6 {
+		t.Errorf("summary lists %d refused connections, want 6: %v", len(refused), refused)
 	}
 }
 
