@@ -14,6 +14,8 @@ import math
 import numpy as np
 import pyarrow as pa
 
+from . import schema
+
 EXTENSION_NAME = b"arrow.fixed_shape_tensor"
 
 
@@ -68,6 +70,7 @@ def _square_rgb(n: int, field) -> tuple[int, int, int]:
 
 def batch_arrays(batch: pa.RecordBatch, shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, np.ndarray]:
     """Every view group as uint8 [rows, (views,) H, W, 3] (zero-copy), plus label and index."""
+    schema.check_metadata(batch.schema.metadata)
     shapes = shapes or {}
     out = {}
     for i, field in enumerate(batch.schema):

@@ -75,6 +75,9 @@ class BatchArraysTest(unittest.TestCase):
             batch_arrays(self.batch(self.storage(96)))  # 96 bytes: no square RGB image
         with self.assertRaisesRegex(ValueError, "no view columns"):
             batch_arrays(pa.record_batch([pa.array([1])], names=["label"]))
+        newer = self.batch(self.storage(48)).replace_schema_metadata({"pipeline.schema_version": "2"})
+        with self.assertRaisesRegex(ValueError, "schema version 2"):
+            batch_arrays(newer)
 
 
 if __name__ == "__main__":
