@@ -30,7 +30,10 @@ func blendByte(d, x int, f float32) uint8 {
 // length), or against the constant d when deg is nil.
 func blendBytes(pix, deg []uint8, d uint8, f float32) {
 	done := 0
-	if useSIMD {
+	// The SIMD kernels saturate through signed 16-bit packs and a float32-to-int32
+	// conversion: results of 32768 or more (or past 2^31) would come out as 0. With
+	// |f| <= 127 every result lies below 255*128, so only such factors may take them.
+	if useSIMD && f >= -127 && f <= 127 {
 		done = blendSIMD(pix, deg, d, f)
 	}
 	if deg == nil {

@@ -312,6 +312,41 @@ func TestBlendSIMDMatchesGo(t *testing.T) {
 	}
 }
 
+// TestBlendLargeFactors: factors far outside [0, 2] (a jitter strength of 200, say, which the
+// spec accepts) must saturate as Pillow's blend does (255 above, 0 below) on every kernel path.
+func TestBlendLargeFactors(t *testing.T) {
+	src := noise(37, 3, 11)
+	for _, f := range []float64{127, 128.5, 200, 1e4, 1e7, 1e10, -127, -200, -1e7} {
+		want := clone(src)
+		pix := want.Pix
+		for i, x := range pix {
+			pix[i] = blendByte(0, int(x), float32(f))
+		}
+		for name, run := range map[string]func(func()){
+			"default": func(fn func()) { fn() },
+			"sse":     func(fn func()) { withoutAVX2(t, fn) },
+			"go":      func(fn func()) { withoutSIMD(t, fn) },
+		} {
+			got := clone(src)
+			run(func() { Brightness(got, f) })
+			if string(got.Pix) != string(want.Pix) {
+				t.Errorf("brightness %v (%s): %v, want %v", f, name, got.Pix[:9], want.Pix[:9])
+			}
+			c, s, g := clone(src), clone(src), clone(src)
+			run(func() { Contrast(c, f); Saturation(s, f, nil) })
+			withoutSIMD(t, func() { Contrast(g, f) })
+			if string(c.Pix) != string(g.Pix) {
+				t.Errorf("contrast %v (%s) differs from the Go loop", f, name)
+			}
+			g = clone(src)
+			withoutSIMD(t, func() { Saturation(g, f, nil) })
+			if string(s.Pix) != string(g.Pix) {
+				t.Errorf("saturation %v (%s) differs from the Go loop", f, name)
+			}
+		}
+	}
+}
+
 func meanLumaGo(im pipeline.Image) int {
 	var sum uint64
 	for i := 0; i < len(im.Pix); i += 3 {
