@@ -66,6 +66,9 @@ func (s *step) prob(view int) float64 {
 const (
 	maxViewsPerGroup = 64
 	maxViewSide      = 4096
+	// maxBlurSigma bounds the blur's sigma: wider than any view, and far below the ~1.8e19
+	// at which sigma squared overflows float32 and Pillow's box radius becomes NaN.
+	maxBlurSigma = maxViewSide
 )
 
 // Build validates a Spec and compiles it. Errors name the offending field, e.g.
@@ -188,6 +191,9 @@ func compileStep(os OpSpec) (step, error) {
 	case OpBlur:
 		if st.sigma, err = pair(os.Sigma, [2]float64{0.1, 2}); err != nil {
 			return st, fmt.Errorf(".sigma: %w", err)
+		}
+		if st.sigma[1] > maxBlurSigma {
+			return st, fmt.Errorf(".sigma: [%v, %v]: want at most %d", st.sigma[0], st.sigma[1], maxBlurSigma)
 		}
 	case OpJitter:
 		for _, j := range []struct {

@@ -2,6 +2,7 @@ package augment
 
 import (
 	"fmt"
+	"math"
 
 	"pipeline/augment/ops"
 	"pipeline/pipeline"
@@ -69,6 +70,9 @@ func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *
 			}
 		case OpBlur:
 			if p.BlurSigma != nil {
+				if s := *p.BlurSigma; !(math.Abs(s) <= maxBlurSigma) {
+					return fmt.Errorf("blur sigma %v: want at most %d", s, maxBlurSigma)
+				}
 				t := stats.start()
 				ops.GaussianBlur(dst, *p.BlurSigma, s)
 				stats.stop(OpBlur, t)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml"
+
+	"pipeline/pipeline"
 )
 
 type config struct {
@@ -144,5 +146,33 @@ func TestNamedRecipesBuild(t *testing.T) {
 	}
 	if got := strings.Join(Recipes(), ","); got != "byol,dino,mocov1,mocov2,simclr" {
 		t.Errorf("Recipes() = %s", got)
+	}
+}
+
+// TestHugeBlurSigma: a sigma whose square overflows float32 made Pillow's box radius NaN, and
+// the blur then sliced with a negative index (a panic that stopped the run). Such sigmas are
+// refused by the spec, and a replayed one is an error.
+func TestHugeBlurSigma(t *testing.T) {
+	doc := "views: {groups: [{name: a, size: 9, ops: [{op: random_resized_crop}, {op: gaussian_blur, sigma: [0.1, 1e39]}]}]}\n"
+	s, err := decodeSpec(t, doc)
+	if err == nil {
+		_, err = Build(s)
+	}
+	if err == nil || !strings.Contains(err.Error(), "groups[0].ops[1].sigma") {
+		t.Errorf("sigma [0.1, 1e39]: error %v, want one naming groups[0].ops[1].sigma", err)
+	}
+	src := pipeline.Image{Width: 8, Height: 8, Pix: make([]uint8, 8*8*3)}
+	for _, sigma := range []float64{2e19, 1e39, -1e39} {
+		p := pipeline.ViewParams{Size: [2]int{4, 4}, Crop: pipeline.Crop{Height: 8, Width: 8}, BlurSigma: &sigma}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("Replay with sigma %v panicked: %v", sigma, r)
+				}
+			}()
+			if _, err := Replay(src, p); err == nil {
+				t.Errorf("Replay with sigma %v: no error", sigma)
+			}
+		}()
 	}
 }
