@@ -70,8 +70,8 @@ func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *
 			}
 		case OpBlur:
 			if p.BlurSigma != nil {
-				if s := *p.BlurSigma; !(math.Abs(s) <= maxBlurSigma) {
-					return fmt.Errorf("blur sigma %v: want at most %d", s, maxBlurSigma)
+				if sigma := *p.BlurSigma; !(math.Abs(sigma) <= maxBlurSigma) {
+					return fmt.Errorf("blur sigma %v: want at most %d", sigma, maxBlurSigma)
 				}
 				t := stats.start()
 				ops.GaussianBlur(dst, *p.BlurSigma, s)
