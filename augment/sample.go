@@ -29,11 +29,13 @@ func sampleCrop(r *viewRNG, w, h int, scale, ratio [2]float64) pipeline.Crop {
 	}
 	inRatio := float64(w) / float64(h)
 	cw, ch := w, h
+	// At least one pixel: a ratio range far from square can round a side of a thin image to 0,
+	// where torchvision's crop would fail. The default range never comes near.
 	switch {
 	case inRatio < ratio[0]:
-		ch = int(math.RoundToEven(float64(cw) / ratio[0]))
+		ch = max(1, int(math.RoundToEven(float64(cw)/ratio[0])))
 	case inRatio > ratio[1]:
-		cw = int(math.RoundToEven(float64(ch) * ratio[1]))
+		cw = max(1, int(math.RoundToEven(float64(ch)*ratio[1])))
 	}
 	return pipeline.Crop{Top: (h - ch) / 2, Left: (w - cw) / 2, Height: ch, Width: cw}
 }

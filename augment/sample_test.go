@@ -175,6 +175,13 @@ func TestCropFallbackIsCentral(t *testing.T) {
 	if c := sampleCrop(&rng, 100, 1, [2]float64{0.2, 1}, ratio); c != (pipeline.Crop{Top: 0, Left: 49, Height: 1, Width: 1}) {
 		t.Errorf("wide fallback %+v", c)
 	}
+	// A ratio range far from square would round a thin image's side to 0: it keeps 1 pixel.
+	if c := sampleCrop(&rng, 1, 50, [2]float64{0.2, 1}, [2]float64{2, 3}); c != (pipeline.Crop{Top: 24, Left: 0, Height: 1, Width: 1}) {
+		t.Errorf("1x50 with ratio [2, 3]: fallback %+v", c)
+	}
+	if c := sampleCrop(&rng, 50, 1, [2]float64{0.2, 1}, [2]float64{0.2, 0.3}); c != (pipeline.Crop{Top: 0, Left: 24, Height: 1, Width: 1}) {
+		t.Errorf("50x1 with ratio [0.2, 0.3]: fallback %+v", c)
+	}
 	// A crop larger than any image (scale > 1) falls back to the whole image within range.
 	// 300/200 > 4/3: h = 200, w = round(200*4/3) = 267, left = (300-267) div 2 = 16.
 	if c := sampleCrop(&rng, 300, 200, [2]float64{5, 6}, ratio); c != (pipeline.Crop{Top: 0, Left: 16, Height: 200, Width: 267}) {
