@@ -62,13 +62,15 @@ func (s *step) prob(view int) float64 {
 	return s.p
 }
 
-// Limits that catch typos before they exhaust memory.
+// MaxViewSide is the largest side a view may have, a limit that catches typos before they
+// exhaust memory.
+const MaxViewSide = 4096
+
 const (
 	maxViewsPerGroup = 64
-	maxViewSide      = 4096
 	// maxBlurSigma bounds the blur's sigma: wider than any view, and far below the ~1.8e19
 	// at which sigma squared overflows float32 and Pillow's box radius becomes NaN.
-	maxBlurSigma = maxViewSide
+	maxBlurSigma = MaxViewSide
 )
 
 // Build validates a Spec and compiles it. Errors name the offending field, e.g.
@@ -110,8 +112,8 @@ func compileGroup(gs GroupSpec) (group, error) {
 		return g, fmt.Errorf(".size: missing")
 	}
 	g.height, g.width = gs.Size.Height, gs.Size.Width
-	if g.height < 1 || g.width < 1 || g.height > maxViewSide || g.width > maxViewSide {
-		return g, fmt.Errorf(".size: %dx%d, want sides of 1 to %d", g.height, g.width, maxViewSide)
+	if g.height < 1 || g.width < 1 || g.height > MaxViewSide || g.width > MaxViewSide {
+		return g, fmt.Errorf(".size: %dx%d, want sides of 1 to %d", g.height, g.width, MaxViewSide)
 	}
 	if len(gs.Ops) == 0 || gs.Ops[0].Op != OpCrop {
 		return g, fmt.Errorf(".ops[0]: the first op must be %s (it sets the view's size)", OpCrop)

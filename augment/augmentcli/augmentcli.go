@@ -218,8 +218,8 @@ func replay(o options, stderr io.Writer) error {
 	if err := dec.Decode(&p); err != nil {
 		return fmt.Errorf("%s: %w", o.params, err)
 	}
-	if p.Size[0] < 1 || p.Size[1] < 1 {
-		return fmt.Errorf("%s: size %v: want [height, width] of at least 1", o.params, p.Size)
+	if p.Size[0] < 1 || p.Size[1] < 1 || p.Size[0] > augment.MaxViewSide || p.Size[1] > augment.MaxViewSide {
+		return fmt.Errorf("%s: size %v: want [height, width] of 1 to %d", o.params, p.Size, augment.MaxViewSide)
 	}
 	src, err := imageio.Load(o.input)
 	if err != nil {
@@ -292,7 +292,7 @@ func parseGrid(s string) (cols, rows int, err error) {
 			rows, err = strconv.Atoi(r)
 		}
 	}
-	if !ok || err != nil || cols < 1 || rows < 1 || cols*rows > 1024 {
+	if !ok || err != nil || cols < 1 || rows < 1 || cols > 1024 || rows > 1024 || cols*rows > 1024 {
 		return 0, 0, fmt.Errorf("--grid %q: want COLSxROWS such as 4x4 (at most 1024 cells)", s)
 	}
 	return cols, rows, nil

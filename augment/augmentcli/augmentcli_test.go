@@ -162,6 +162,8 @@ func TestErrors(t *testing.T) {
 		{[]string{"--input", in, "--out", "x"}, "--recipe is required"},
 		{[]string{"--input", in, "--recipe", "nope", "--out", t.TempDir()}, `unknown recipe "nope"`},
 		{[]string{"--input", in, "--recipe", "mocov2", "--grid", "4by4", "--out", "g.png"}, `--grid "4by4"`},
+		// cols*rows overflows int to 0 here: each side is checked too
+		{[]string{"--input", in, "--recipe", "mocov2", "--grid", "4611686018427387904x4", "--out", "g.png"}, "at most 1024 cells"},
 		{[]string{"--recipe", "mocov2", "--sample", "3"}, "--width"},
 		{[]string{"--input", in, "--params", "p.json", "--grid", "2x2", "--out", "o.png"}, "different modes"},
 		{[]string{"--input", "/nonexistent.png", "--recipe", "mocov2", "--out", t.TempDir()}, "nonexistent.png"},
@@ -179,6 +181,12 @@ func TestErrors(t *testing.T) {
 	}
 	if _, _, err := run(t, "--input", in, "--params", bad, "--out", filepath.Join(t.TempDir(), "o.png")); err == nil || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("unknown params field: %v", err)
+	}
+	if err := os.WriteFile(bad, []byte(`{"crop": {"top": 0, "left": 0, "height": 8, "width": 8}, "size": [1000000, 1000000]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "--input", in, "--params", bad, "--out", filepath.Join(t.TempDir(), "o.png")); err == nil || !strings.Contains(err.Error(), "want [height, width] of 1 to 4096") {
+		t.Errorf("a size of 10^6 x 10^6: %v", err)
 	}
 	_, stderr, err := run(t, "-h")
 	if err != nil || !strings.Contains(stderr, "usage: pipeline augment") || !strings.Contains(stderr, "mocov2") {
