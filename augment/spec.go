@@ -2,8 +2,13 @@ package augment
 
 import (
 	"fmt"
+	"math"
+	"strings"
 
 	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/parser"
+
+	"pipeline/pipeline/config"
 )
 
 // Spec is the `views:` section of a config. In YAML it is either a recipe name
@@ -83,6 +88,11 @@ func (s *Spec) UnmarshalYAML(b []byte) error {
 		if err := yaml.UnmarshalWithOptions(b, &p, yaml.DisallowUnknownField()); err != nil {
 			return err
 		}
+		if f, err := parser.ParseBytes(b, 0); err == nil && len(f.Docs) == 1 {
+			if err := config.CheckWholeNumbers("", f.Docs[0].Body, &p); err != nil {
+				return fmt.Errorf("views.%w", err)
+			}
+		}
 		*s = Spec(p)
 		return nil
 	default:
@@ -95,17 +105,18 @@ type Size struct{ Height, Width int }
 
 // UnmarshalYAML reads 224 or [160, 128].
 func (s *Size) UnmarshalYAML(b []byte) error {
-	var n int
-	if err := yaml.Unmarshal(b, &n); err == nil {
-		*s = Size{n, n}
+	var n float64
+	if err := yaml.Unmarshal(b, &n); err == nil && n == math.Trunc(n) && math.Abs(n) <= math.MaxInt32 {
+		*s = Size{int(n), int(n)}
 		return nil
 	}
-	var hw []int
-	if err := yaml.Unmarshal(b, &hw); err != nil || len(hw) != 2 {
-		return fmt.Errorf("size: want an integer or [height, width], got %s", b)
+	var hw []float64
+	if err := yaml.Unmarshal(b, &hw); err == nil && len(hw) == 2 && hw[0] == math.Trunc(hw[0]) && hw[1] == math.Trunc(hw[1]) &&
+		math.Abs(hw[0]) <= math.MaxInt32 && math.Abs(hw[1]) <= math.MaxInt32 {
+		*s = Size{int(hw[0]), int(hw[1])}
+		return nil
 	}
-	*s = Size{hw[0], hw[1]}
-	return nil
+	return fmt.Errorf("size: want an integer or [height, width] of integers, got %s", strings.TrimSpace(string(b)))
 }
 
 // MarshalYAML writes a square as one integer.

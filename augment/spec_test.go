@@ -9,13 +9,13 @@ import (
 	"pipeline/pipeline"
 )
 
-type config struct {
+type specDoc struct {
 	Views Spec `yaml:"views"`
 }
 
 func decodeSpec(t *testing.T, doc string) (Spec, error) {
 	t.Helper()
-	var c config
+	var c specDoc
 	err := yaml.UnmarshalWithOptions([]byte(doc), &c, yaml.DisallowUnknownField())
 	return c.Views, err
 }
@@ -174,5 +174,23 @@ func TestHugeBlurSigma(t *testing.T) {
 				t.Errorf("Replay with sigma %v: no error", sigma)
 			}
 		}()
+	}
+}
+
+// Whole-number fields refuse fractions instead of truncating them (views: 2.5 would make 2).
+func TestSpecFractionsAreErrors(t *testing.T) {
+	for doc, want := range map[string]string{
+		"views: {groups: [{name: a, views: 2.5, size: 9, ops: [{op: random_resized_crop}]}]}\n": "views.groups[0].views: 2.5 is not a whole number",
+		"views: {recipe: dino, local_views: 6.5}\n":                                             "views.local_views: 6.5 is not a whole number",
+		"views: {recipe: mocov2, size: 224.5}\n":                                                "size: want an integer or [height, width] of integers, got 224.5",
+		"views: {recipe: mocov2, size: [160, 128.5]}\n":                                         "got [160, 128.5]",
+	} {
+		if _, err := decodeSpec(t, doc); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", strings.TrimSpace(doc), err, want)
+		}
+	}
+	s, err := decodeSpec(t, "views: {recipe: mocov2, size: [160.0, 128]}\n")
+	if err != nil || *s.Size != (Size{160, 128}) {
+		t.Errorf("size [160.0, 128]: %v, %+v", err, s.Size)
 	}
 }

@@ -137,7 +137,7 @@ func DecodeNode(file string, node ast.Node, v any) error {
 	if err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField()); err != nil {
 		return fmt.Errorf("%s: %s", file, strings.TrimSpace(yaml.FormatError(err, false, true)))
 	}
-	return nil
+	return CheckWholeNumbers(file, node, v)
 }
 
 // DecodeNodeLoose is DecodeNode that ignores unknown keys (to read a block's kind first).
@@ -148,7 +148,7 @@ func DecodeNodeLoose(file string, node ast.Node, v any) error {
 	if err := yaml.NodeToValue(node, v); err != nil {
 		return fmt.Errorf("%s: %s", file, strings.TrimSpace(yaml.FormatError(err, false, true)))
 	}
-	return nil
+	return CheckWholeNumbers(file, node, v)
 }
 
 // Errorf makes an error about the value at node, naming the file and line.

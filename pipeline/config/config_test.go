@@ -135,3 +135,34 @@ func TestDurationAcceptsGoSpansAndSeconds(t *testing.T) {
 		t.Errorf("soon: %v", err)
 	}
 }
+
+// A fraction given for an integer is an error naming the file, line and whole key, not a value
+// the decoder truncates (batch.size: 16.5 would train with 16); 2.0 is a whole number.
+func TestFractionsForIntegersAreErrors(t *testing.T) {
+	doc := strings.Replace(sample, "epochs: 2\n", "epochs: 2.5\n", 1)
+	if _, err := Parse("a.yaml", []byte(doc), nil); err == nil || !strings.Contains(err.Error(), "a.yaml:4: epochs: 2.5 is not a whole number") {
+		t.Errorf("epochs: 2.5: %v", err)
+	}
+	if _, err := Parse("a.yaml", []byte(sample), []string{"workers.decode=1.5"}); err == nil || !strings.Contains(err.Error(), "workers.decode: 1.5 is not a whole number") {
+		t.Errorf("--set workers.decode=1.5: %v", err)
+	}
+	c, err := Parse("a.yaml", []byte(strings.Replace(sample, "size: 16\n", "size: 16.5\n", 1)), []string{"epochs=3.0"})
+	if err != nil || c.Epochs != 3 {
+		t.Fatalf("epochs: 3.0: %v (epochs %d)", err, c.Epochs)
+	}
+	var batch struct {
+		Size   int       `yaml:"size"`
+		Shapes [][]int64 `yaml:"shapes"`
+		Mean   []float64 `yaml:"mean"`
+	}
+	if err := DecodeNode("a.yaml", c.Batch, &batch); err == nil || !strings.Contains(err.Error(), "a.yaml:8: batch.size: 16.5 is not a whole number") {
+		t.Errorf("batch.size: 16.5: %v", err)
+	}
+	block, err := Parse("a.yaml", []byte(sample), []string{"batch.shapes=[[1, 2], [3, 4.25]]", "batch.mean=[0.5, 0.25]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := DecodeNode("a.yaml", block.Batch, &batch); err == nil || !strings.Contains(err.Error(), "batch.shapes[1][1]: 4.25 is not a whole number") {
+		t.Errorf("a fraction in a list of integers: %v", err)
+	}
+}
