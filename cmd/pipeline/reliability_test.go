@@ -392,3 +392,37 @@ func TestSecondSigintQuitsWithAStuckSink(t *testing.T) {
 		t.Fatalf("exit %d, want 130 and a quitting message; stderr:\n%s", code, c.stderr.String())
 	}
 }
+
+// Resuming into the arrow-file the interrupted run wrote would truncate it and lose the
+// batches before the resume point: the run is refused and the file kept; another sink.path
+// resumes.
+func TestResumeKeepsTheEarlierOutput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, 1)
+	runCLI(t, "run", cfg, "--progress", "off")
+	out := filepath.Join(dir, "out.arrow")
+	before, err := os.ReadFile(out)
+	if err != nil || len(before) == 0 {
+		t.Fatalf("the first run wrote %d bytes (%v)", len(before), err)
+	}
+	state := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(state, []byte(`{"position": {"epoch": 0, "offset": 16}, "batches": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"run", cfg, "--progress", "off", "--resume", state}, &stdout, &stderr); code != 1 {
+		t.Fatalf("resuming into the earlier output: exit %d, want 1\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), out) || !strings.Contains(stderr.String(), "sink.path") {
+		t.Fatalf("the error does not name the file and what to do:\n%s", stderr.String())
+	}
+	after, _ := os.ReadFile(out)
+	if !bytes.Equal(before, after) {
+		t.Fatalf("the earlier output changed: %d bytes before, %d after", len(before), len(after))
+	}
+	rest := filepath.Join(dir, "rest.arrow")
+	runCLI(t, "run", cfg, "--progress", "off", "--resume", state, "--set", "sink.path="+rest)
+	if n := len(flatten(streamRows(t, rest, false))); n != 50-16 {
+		t.Fatalf("the resumed run wrote %d rows, want %d", n, 50-16)
+	}
+}

@@ -62,6 +62,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if err := checkResumeOutput(cfg); err != nil {
+			return err
+		}
 		opt.Start = p
 		fmt.Fprintf(stderr, "resuming at epoch %d, sample %d of that epoch\n", p.Epoch, p.Offset)
 	}
@@ -185,6 +188,27 @@ func printSummary(w io.Writer, s *job.Summary) {
 		b, _ := json.Marshal(s.Sink)
 		fmt.Fprintf(w, "sink: %s\n", b)
 	}
+}
+
+// checkResumeOutput refuses to resume into an arrow-file sink whose file already holds data:
+// the sink truncates its file, and that file is most likely the interrupted run's output, the
+// batches before the resume point.
+func checkResumeOutput(cfg *config.Config) error {
+	var head struct {
+		Kind string `yaml:"kind"`
+		Path string `yaml:"path"`
+	}
+	if err := config.DecodeNodeLoose(cfg.File(), cfg.Sink, &head); err != nil {
+		return err
+	}
+	if head.Kind != "arrow-file" || head.Path == "" || head.Path == "-" {
+		return nil
+	}
+	if fi, err := os.Stat(head.Path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		return fmt.Errorf("--resume: sink.path %s already holds %d bytes, most likely the batches before the resume point, and the sink would overwrite it; write the rest to another file (--set sink.path=OTHER.arrow) or move it away first",
+			head.Path, fi.Size())
+	}
+	return nil
 }
 
 func readState(path string) (*source.Position, error) {
