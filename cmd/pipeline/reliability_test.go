@@ -426,3 +426,27 @@ func TestResumeKeepsTheEarlierOutput(t *testing.T) {
 		t.Fatalf("the resumed run wrote %d rows, want %d", n, 50-16)
 	}
 }
+
+// A source that cannot open (a shard pattern that matches nothing) stops the run before the
+// arrow-file sink truncates the file an earlier run wrote.
+func TestBadSourceKeepsTheEarlierOutput(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, 1)
+	runCLI(t, "run", cfg, "--progress", "off")
+	out := filepath.Join(dir, "out.arrow")
+	before, err := os.ReadFile(out)
+	if err != nil || len(before) == 0 {
+		t.Fatalf("the first run wrote %d bytes (%v)", len(before), err)
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"run", cfg, "--progress", "off", "--set", "source.shards=" + filepath.Join(dir, "missing-*.tar")}
+	if code := runMain(args, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "matches no file") {
+		t.Fatalf("the error does not say the pattern matches nothing:\n%s", stderr.String())
+	}
+	if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
+		t.Fatalf("the earlier output changed: %d bytes before, %d after", len(before), len(after))
+	}
+}

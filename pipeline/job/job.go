@@ -229,14 +229,27 @@ type Options struct {
 // the summary in every case where the pipeline was started.
 func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	budget := pipeline.NewBudget(j.Split)
+	srcOpt := source.Options{Seed: j.Config.Seed, Epochs: j.Config.Epochs, Account: budget.Encoded}
+	if opt.Start != nil {
+		srcOpt.Start = *opt.Start
+	}
+	// The source opens first: an arrow-file sink truncates its file, which a source that
+	// cannot open (a shard pattern that matches nothing) must not cost.
+	src, err := source.Open(j.Source, srcOpt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
+	}
+	defer func() {
+		if src != nil {
+			src.Close()
+		}
+	}()
 	snk := opt.Sink
 	if snk == nil {
-		var err error
 		if snk, err = openSink(j, j.sinkKind); err != nil {
 			return nil, err
 		}
 	}
-	srcOpt := source.Options{Seed: j.Config.Seed, Epochs: j.Config.Epochs, Account: budget.Encoded}
 	if opt.Start == nil {
 		// A trainer that restored a checkpoint knows where its data stopped.
 		start, err := resumePosition(snk)
@@ -244,17 +257,15 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 			snk.Close()
 			return nil, err
 		}
-		opt.Start = start
+		if start != nil {
+			opt.Start, srcOpt.Start = start, *start
+			src.Close()
+			if src, err = source.Open(j.Source, srcOpt); err != nil {
+				snk.Close()
+				return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
+			}
+		}
 	}
-	if opt.Start != nil {
-		srcOpt.Start = *opt.Start
-	}
-	src, err := source.Open(j.Source, srcOpt)
-	if err != nil {
-		snk.Close()
-		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
-	}
-	defer src.Close()
 	batcher, err := batch.New(j.Batch, j.Groups, budget.Batches, nil)
 	if err != nil {
 		snk.Close()
