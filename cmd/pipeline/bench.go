@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"sort"
+	"strings"
 
+	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/pipeline/job"
 	"pipeline/pipeline/monitor"
@@ -51,13 +54,33 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		return usagef("--workers and --images must be positive")
 	}
 	runtime.GOMAXPROCS(*workers)
-	yaml := fmt.Sprintf("source:\n  shards: %q\n  shuffle_buffer: 0\nepochs: 1000000\nviews: %s\nbatch:\n  size: 32\nworkers:\n  decode: %d\n  augment: %d\nmemory_budget: 2GiB\n",
-		*shards, *recipe, *workers*job.DefaultWorkersPerCore, *workers*job.DefaultWorkersPerCore)
-	cfg, err := config.Parse("bench", []byte(yaml), nil)
+	build := func(epochs int) (*job.Job, error) {
+		yaml := fmt.Sprintf("source:\n  shards: %q\n  shuffle_buffer: 0\nepochs: %d\nviews: %s\nbatch:\n  size: 32\nworkers:\n  decode: %d\n  augment: %d\nmemory_budget: 2GiB\n",
+			*shards, epochs, *recipe, *workers*job.DefaultWorkersPerCore, *workers*job.DefaultWorkersPerCore)
+		cfg, err := config.Parse("bench", []byte(yaml), nil)
+		if err != nil {
+			return nil, err
+		}
+		return job.Build(cfg)
+	}
+	// One pass at most, until the first image that decodes: shards with none would otherwise
+	// be re-read for ever (the timed run re-reads them as often as needed).
+	probe, err := build(1)
 	if err != nil {
 		return err
 	}
-	j, err := job.Build(cfg)
+	first, err := probe.Run(context.Background(), job.Options{Sink: null.New(null.Config{}), MaxSamples: 1})
+	if err != nil {
+		return err
+	}
+	if first.Emitted == 0 {
+		detail := skipDetail(first.Skipped)
+		if detail == "" {
+			detail = " (the shards hold no sample)"
+		}
+		return fmt.Errorf("--shards %s: no image could be read and decoded%s", *shards, detail)
+	}
+	j, err := build(1000000)
 	if err != nil {
 		return err
 	}
@@ -83,4 +106,30 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s on %d cores: %.0f samples/s (%d images in %.2fs, decoder %s, %d skipped; machine: %s)\n",
 		res.Recipe, res.Workers, res.TwinViewsPerS, res.Images, res.Seconds, res.Decoder, res.Skipped, topo)
 	return nil
+}
+
+// skipDetail lists, after a colon, the bad shards and the skip reasons of a run (the first few
+// of each), to say why it emitted nothing; "" when there were none.
+func skipDetail(s pipeline.SkipReport) string {
+	var parts []string
+	for i, sh := range s.Shards {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more shard errors", len(s.Shards)-3))
+			break
+		}
+		parts = append(parts, sh.Error)
+	}
+	reasons := make([]string, 0, len(s.Reasons))
+	for r := range s.Reasons {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		c := s.Reasons[r]
+		parts = append(parts, fmt.Sprintf("%d skipped as %s (%s)", c.Count, r, strings.Join(c.Keys[:min(len(c.Keys), 3)], ", ")))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(parts, "; ")
 }
