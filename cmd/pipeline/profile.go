@@ -146,6 +146,13 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	if runErr != nil {
 		return runErr
 	}
+	if sum.Emitted == 0 {
+		detail := skipDetail(sum.Skipped)
+		if detail == "" {
+			detail = fmt.Sprintf(" in %.1fs (a longer --duration, or a source with data?)", sum.Seconds)
+		}
+		return fmt.Errorf("%s: nothing to profile, no sample went through the pipeline%s", pos[0], detail)
+	}
 	rep := analyse(j, sum, run, mon.Samples(), cpu, wait, *cores)
 	rep.Config, rep.Isolated = pos[0], *stage
 	if *plotFile != "" {

@@ -184,3 +184,20 @@ func TestProfileRejectsBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// A profile in which no sample went through (every shard missing) is an error naming the
+// shard, not a table of zeros, a bottleneck and a suggested split with exit status 0.
+func TestProfileWithNoSampleFails(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "train-000000.tar")
+	cfg := filepath.Join(dir, "missing.yaml")
+	yaml := "source: {shards: " + missing + "}\nviews: {recipe: mocov2, size: 48}\nbatch: {size: 8}\nmemory_budget: 256MiB\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"profile", cfg, "--duration", "5s", "--json"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), missing) || !strings.Contains(stderr.String(), "missing_shard") {
+		t.Fatalf("exit %d, want 1 and an error naming the missing shard; stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+}
