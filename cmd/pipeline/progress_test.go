@@ -85,3 +85,10 @@ func TestProgressLine(t *testing.T) {
 		t.Fatalf("progress off wrote %q", buf.String())
 	}
 }
+
+func TestRunRejectsUnknownProgressMode(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := runMain([]string{"run", syntheticConfig(t), "--set", "epochs=1", "--progress", "none"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--progress") {
+		t.Fatalf("--progress none: exit %d, want 2 naming the flag\n%s", code, stderr.String())
+	}
+}

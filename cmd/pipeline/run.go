@@ -45,6 +45,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if *interval <= 0 {
 		return usagef("--interval must be positive")
 	}
+	switch *progress {
+	case "auto", "bar", "log", "off":
+	default:
+		return usagef("--progress must be auto, bar, log or off, not %q", *progress)
+	}
 	cfg, err := config.Load(pos[0], sets)
 	if err != nil {
 		return err
