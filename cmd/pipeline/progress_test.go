@@ -92,3 +92,18 @@ func TestRunRejectsUnknownProgressMode(t *testing.T) {
 		t.Fatalf("--progress none: exit %d, want 2 naming the flag\n%s", code, stderr.String())
 	}
 }
+
+// --summary-json is written after the run, into a folder that need not exist yet (as
+// `--summary-json out/fmnist.json` on a fresh checkout, with a sink that makes no out/).
+func TestRunMakesTheSummaryFolder(t *testing.T) {
+	summary := filepath.Join(t.TempDir(), "out", "summary.json")
+	runCLI(t, "run", syntheticConfig(t), "--set", "epochs=1", "--progress", "off", "--summary-json", summary)
+	b, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ Emitted int64 }
+	if err := json.Unmarshal(b, &s); err != nil || s.Emitted != 64 {
+		t.Fatalf("summary: emitted %d (%v)\n%s", s.Emitted, err, b)
+	}
+}

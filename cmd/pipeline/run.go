@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -49,6 +50,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	case "auto", "bar", "log", "off":
 	default:
 		return usagef("--progress must be auto, bar, log or off, not %q", *progress)
+	}
+	// The summary is written after the run, which may have trained for hours: its folder is
+	// made now (as the arrow-file sink makes its own), and one that cannot be stops the run
+	// before it starts.
+	for _, f := range []struct{ flag, path string }{{"--summary-json", *summaryJSON}, {"--state", *state}} {
+		if f.path == "" {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(f.path), 0o755); err != nil {
+			return fmt.Errorf("%s %s: %w", f.flag, f.path, err)
+		}
 	}
 	cfg, err := config.Load(pos[0], sets)
 	if err != nil {
