@@ -56,20 +56,20 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("pipeline shard: unexpected arguments %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *out == "" {
-		return errors.New("pipeline shard: --out is required")
+		return errors.New("--out is required")
 	}
 	if *limit < 0 || *maxSide < 0 || *quality < 1 || *quality > 100 {
-		return errors.New("pipeline shard: --limit and --max-side cannot be negative; --quality is 1 to 100")
+		return errors.New("--limit and --max-side cannot be negative; --quality is 1 to 100")
 	}
 	var in input
 	switch {
 	case *from != "" && *idxImages == "" && *idxLabels == "":
 		l, err := folder.Scan(*from)
 		if err != nil {
-			return fmt.Errorf("pipeline shard: %w", err)
+			return fmt.Errorf("%w", err)
 		}
 		for label, name := range l.Classes {
 			fmt.Fprintf(stdout, "class %d: %s\n", label, name)
@@ -78,15 +78,15 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	case *from == "" && *idxImages != "" && *idxLabels != "":
 		s, err := openIDX(*idxImages, *idxLabels)
 		if err != nil {
-			return fmt.Errorf("pipeline shard: %w", err)
+			return fmt.Errorf("%w", err)
 		}
 		in = s
 	default:
-		return errors.New("pipeline shard: give either --from DIR or both --idx-images and --idx-labels")
+		return errors.New("give either --from DIR or both --idx-images and --idx-labels")
 	}
 	w, err := NewWriter(*out, *perShard, stdout)
 	if err != nil {
-		return fmt.Errorf("pipeline shard: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	order := make([]int, in.count())
 	for i := range order {
@@ -108,12 +108,12 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		}
 		if err != nil {
 			_, cerr := w.Close()
-			return fmt.Errorf("pipeline shard: sample %d: %w", i, errors.Join(err, cerr))
+			return fmt.Errorf("sample %d: %w", i, errors.Join(err, cerr))
 		}
 	}
 	paths, err := w.Close()
 	if err != nil {
-		return fmt.Errorf("pipeline shard: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	fmt.Fprintf(stdout, "%d samples in %d shards\n", len(order), len(paths))
 	return nil
