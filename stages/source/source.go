@@ -86,6 +86,12 @@ func Open(cfg Config, opt Options) (*Source, error) {
 	if opt.Epochs == 0 {
 		opt.Epochs = 1
 	}
+	// The position right after a whole run ({Epochs, 0}) leaves nothing to read; one past it
+	// comes from another run or config and would silently read nothing.
+	if st := opt.Start; st.Epoch > opt.Epochs || st.Epoch == opt.Epochs && st.Offset > 0 {
+		return nil, fmt.Errorf("source: resume position epoch %d, sample %d is past the end of the run's %d epochs: the state or checkpoint comes from another config (raise epochs to go on training)",
+			st.Epoch, st.Offset, opt.Epochs)
+	}
 	ds, err := newDataset(cfg)
 	if err != nil {
 		return nil, err

@@ -272,6 +272,17 @@ func TestResumeEqualsTail(t *testing.T) {
 			if _, err := readErr(cfg, opt); err == nil || !strings.Contains(err.Error(), "past the end") {
 				t.Fatalf("resume past the end of an epoch: got %v", err)
 			}
+			// right after the whole run: nothing left; past it: a state from another config
+			opt.Start = Position{Epoch: 2, Offset: 0}
+			if tail := run(t, cfg, opt); len(tail) != 0 {
+				t.Fatalf("resume after the last epoch: got %q", tail)
+			}
+			for _, st := range []Position{{Epoch: 2, Offset: 1}, {Epoch: 5, Offset: 3}} {
+				opt.Start = st
+				if _, err := Open(cfg, Options{Seed: 11, Epochs: 2, Start: st, Account: newAccount(1 << 20)}); err == nil || !strings.Contains(err.Error(), "past the end of the run's 2 epochs") {
+					t.Fatalf("resume at %+v of a 2-epoch run: got %v", st, err)
+				}
+			}
 		})
 	}
 }
