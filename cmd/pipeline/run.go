@@ -131,6 +131,11 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if *state != "" {
 		fmt.Fprintf(stderr, "state in %s (resume with --resume %s)\n", *state, *state)
 	}
+	// Bad shards and samples are skipped and the run goes on, but a run of which nothing at
+	// all reached the sink has failed, whatever the reasons.
+	if runErr == nil && sum.Emitted == 0 && sum.Stopped == "" && (sum.Skipped.Total > 0 || len(sum.Skipped.Shards) > 0) {
+		return fmt.Errorf("%s: no sample reached the sink%s", cfg.File(), skipDetail(sum.Skipped))
+	}
 	return runErr
 }
 
@@ -197,7 +202,7 @@ func printSummary(w io.Writer, s *job.Summary) {
 		fmt.Fprintf(w, "  skipped %d %s: %s%s\n", c.Count, r, strings.Join(keys, ", "), more)
 	}
 	for _, sh := range s.Skipped.Shards {
-		fmt.Fprintf(w, "  shard %s: %s\n", sh.Shard, sh.Error)
+		fmt.Fprintf(w, "  %s\n", sh.Error) // "shard NAME: reason: cause"
 	}
 	fmt.Fprintf(w, "memory: peak %s of a %s budget; decoder %s\n",
 		config.ByteSize(s.MemoryPeak), config.ByteSize(s.MemoryBudget), s.Decoder)
