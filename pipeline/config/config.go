@@ -34,6 +34,7 @@ type Config struct {
 	OnError      string   `yaml:"on_error"` // skip (default) or fail
 
 	file string
+	sets []string // the --set overrides applied
 }
 
 // Decode configures the decode stage.
@@ -83,17 +84,23 @@ func Parse(name string, src []byte, overrides []string) (*Config, error) {
 			return nil, fmt.Errorf("--set %s: %w", o, err)
 		}
 	}
-	c := &Config{file: name}
+	c := &Config{file: name, sets: overrides}
 	if err := DecodeNode(name, f.Docs[0].Body, c); err != nil {
-		if len(overrides) > 0 {
-			return nil, fmt.Errorf("%w\n(the config was changed by --set %s)", err, strings.Join(overrides, " --set "))
-		}
-		return nil, err
+		return nil, c.Explain(err)
 	}
 	if err := c.defaults(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
+}
+
+// Explain adds to an error about the config's values the --set overrides that changed it:
+// their values sit at lines of their own, not the file's.
+func (c *Config) Explain(err error) error {
+	if err == nil || len(c.sets) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n(the config was changed by --set %s)", err, strings.Join(c.sets, " --set "))
 }
 
 func (c *Config) defaults() error {

@@ -55,7 +55,8 @@ type Workers struct {
 }
 
 // Build checks the whole config and sizes the pipeline; it opens nothing yet.
-func Build(cfg *config.Config) (*Job, error) {
+func Build(cfg *config.Config) (_ *Job, err error) {
+	defer func() { err = cfg.Explain(err) }()
 	j := &Job{Config: cfg}
 	file := cfg.File()
 	if cfg.Source == nil {
@@ -94,6 +95,9 @@ func Build(cfg *config.Config) (*Job, error) {
 		return nil, err
 	}
 	j.sinkKind = kind
+	if err := checkSink(j, kind); err != nil {
+		return nil, err
+	}
 	j.Workers = defaultWorkers(cfg.Workers)
 	if err := j.size(); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)

@@ -230,6 +230,21 @@ func TestUnknownSinkKind(t *testing.T) {
 	}
 }
 
+// Build decodes the sink block strictly for its kind, before any run (and so before
+// `pipeline profile` swaps the sink), and says which --set changed the config.
+func TestBuildRefusesSinkBlockTypos(t *testing.T) {
+	for _, kind := range []string{"null", "arrow-file", "arrow-socket", "flight", "moco"} {
+		cfg, err := config.Parse("test.yaml", []byte(exampleYAML(t)), []string{"sink.kind=" + kind, "sink.pth=x"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Build(cfg)
+		if err == nil || !strings.Contains(err.Error(), `unknown field "pth"`) || !strings.Contains(err.Error(), "--set sink.kind="+kind+" --set sink.pth=x") {
+			t.Errorf("kind %s: want an unknown-field error naming the --set, got %v", kind, err)
+		}
+	}
+}
+
 // writeTar writes members (name -> bytes) in order; truncate cuts the file to that many bytes.
 func writeTar(t *testing.T, path string, members [][2]string, truncate int) {
 	t.Helper()

@@ -14,36 +14,36 @@ import (
 	"pipeline/sink/null"
 )
 
-// sinkKinds maps sink.kind to a constructor that decodes the sink block strictly.
-var sinkKinds = map[string]func(j *Job) (sink.Sink, error){
-	"null": func(j *Job) (sink.Sink, error) {
-		c, err := decodeSink[null.Config](j)
-		if err != nil {
-			return nil, err
-		}
-		return null.New(c), nil
-	},
-	"arrow-file": func(j *Job) (sink.Sink, error) {
-		c, err := decodeSink[arrowfile.Config](j)
-		if err != nil {
-			return nil, err
-		}
-		return arrowfile.New(c)
-	},
-	"arrow-socket": func(j *Job) (sink.Sink, error) {
-		c, err := decodeSink[arrowsocket.Config](j)
-		if err != nil {
-			return nil, err
-		}
-		return arrowsocket.New(c)
-	},
-	"moco": openMoCo,
-	"flight": func(j *Job) (sink.Sink, error) {
-		c, err := decodeSink[flight.Config](j)
-		if err != nil {
-			return nil, err
-		}
-		return flight.New(c)
+// sinkFactory is one sink.kind: check decodes its block strictly, so that Build reports a typo
+// in it before anything runs (and before `pipeline profile` replaces the sink); open builds it.
+type sinkFactory struct {
+	check func(j *Job) error
+	open  func(j *Job) (sink.Sink, error)
+}
+
+// plainSink is the factory of a sink built from its block alone.
+func plainSink[T any](open func(T) (sink.Sink, error)) sinkFactory {
+	return sinkFactory{
+		check: func(j *Job) error { _, err := decodeSink[T](j); return err },
+		open: func(j *Job) (sink.Sink, error) {
+			c, err := decodeSink[T](j)
+			if err != nil {
+				return nil, err
+			}
+			return open(c)
+		},
+	}
+}
+
+// sinkKinds maps sink.kind to its factory.
+var sinkKinds = map[string]sinkFactory{
+	"null":         plainSink(func(c null.Config) (sink.Sink, error) { return null.New(c), nil }),
+	"arrow-file":   plainSink(func(c arrowfile.Config) (sink.Sink, error) { return arrowfile.New(c) }),
+	"arrow-socket": plainSink(func(c arrowsocket.Config) (sink.Sink, error) { return arrowsocket.New(c) }),
+	"flight":       plainSink(func(c flight.Config) (sink.Sink, error) { return flight.New(c) }),
+	"moco": {
+		check: func(j *Job) error { _, _, err := mocoConfig(j); return err },
+		open:  openMoCo,
 	},
 }
 
@@ -94,10 +94,19 @@ func sinkKind(cfg *config.Config) (string, error) {
 	return head.Kind, nil
 }
 
+// checkSink decodes the sink block strictly for its kind, without opening the sink.
+func checkSink(j *Job, kind string) error {
+	err := sinkKinds[kind].check(j)
+	if bad := (badBlock{}); errors.As(err, &bad) {
+		return bad.error
+	}
+	return err
+}
+
 // openSink builds the configured sink. An error in its block already names the file and line;
 // the sink's own errors get the file.
 func openSink(j *Job, kind string) (sink.Sink, error) {
-	s, err := sinkKinds[kind](j)
+	s, err := sinkKinds[kind].open(j)
 	var bad badBlock
 	switch {
 	case errors.As(err, &bad):

@@ -29,21 +29,30 @@ type KNN struct {
 
 const knnBatch = 256
 
-// openMoCo builds the trainer sink: the sink block over MoCo v2's defaults, the cosine
-// schedule over the run's epochs unless the block says otherwise, and the kNN splits.
+// openMoCo builds the trainer sink.
 func openMoCo(j *Job) (sink.Sink, error) {
+	cfg, opts, err := mocoConfig(j)
+	if err != nil {
+		return nil, err
+	}
+	return moco.New(cfg, opts)
+}
+
+// mocoConfig reads the trainer's config: the sink block over MoCo v2's defaults, the cosine
+// schedule over the run's epochs unless the block says otherwise, and the kNN splits.
+func mocoConfig(j *Job) (moco.Config, moco.Options, error) {
 	file := j.Config.File()
 	cfg := moco.DefaultConfig()
 	cfg.Epochs = j.Config.Epochs
 	cfg.Seed = j.Config.Seed
-	if err := config.DecodeNode(file, j.Config.Sink, &cfg); err != nil {
-		return nil, blockError(err)
-	}
 	opts := moco.Options{Log: os.Stderr}
+	if err := config.DecodeNode(file, j.Config.Sink, &cfg); err != nil {
+		return cfg, opts, blockError(err)
+	}
 	if j.Config.KNN != nil {
 		var k KNN
 		if err := config.DecodeNode(file, j.Config.KNN, &k); err != nil {
-			return nil, blockError(err)
+			return cfg, opts, blockError(err)
 		}
 		if k.Size == 0 && len(j.Groups) > 0 {
 			k.Size = j.Groups[0].Height
@@ -53,7 +62,7 @@ func openMoCo(j *Job) (sink.Sink, error) {
 			Test: labelled(k.Test, k.Size, k.Limit, j.Config.Decode.MaxPixels),
 		}
 	}
-	return moco.New(cfg, opts)
+	return cfg, opts, nil
 }
 
 // labelled reads a split once, in order, decoding each image and resizing it to size x size:
