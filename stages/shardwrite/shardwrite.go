@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 
 	"pipeline/stages/folder"
 )
@@ -69,7 +70,7 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	case *from != "" && *idxImages == "" && *idxLabels == "":
 		l, err := folder.Scan(*from)
 		if err != nil {
-			return fmt.Errorf("%w", err)
+			return err
 		}
 		for label, name := range l.Classes {
 			fmt.Fprintf(stdout, "class %d: %s\n", label, name)
@@ -78,7 +79,7 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	case *from == "" && *idxImages != "" && *idxLabels != "":
 		s, err := openIDX(*idxImages, *idxLabels)
 		if err != nil {
-			return fmt.Errorf("%w", err)
+			return err
 		}
 		in = s
 	default:
@@ -86,7 +87,12 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	}
 	w, err := NewWriter(*out, *perShard, stdout)
 	if err != nil {
-		return fmt.Errorf("%w", err)
+		return err
+	}
+	// An earlier run's shards would be overwritten, and those past this run's last one kept:
+	// a glob over the folder would then mix both datasets.
+	if first := fmt.Sprintf(*out, 0); fileExists(first) {
+		return fmt.Errorf("--out %s: %s exists, from an earlier run: remove the old shards or choose another --out", *out, first)
 	}
 	order := make([]int, in.count())
 	for i := range order {
@@ -107,14 +113,23 @@ func Main(args []string, stdout, stderr io.Writer) error {
 			err = w.Add(s)
 		}
 		if err != nil {
-			_, cerr := w.Close()
-			return fmt.Errorf("sample %d: %w", i, errors.Join(err, cerr))
+			// No half-converted dataset is left behind for a glob to pick up.
+			paths, cerr := w.Close()
+			for _, p := range paths {
+				os.Remove(p)
+			}
+			return fmt.Errorf("sample %d: %w (the %d shards written so far were removed)", i, errors.Join(err, cerr), len(paths))
 		}
 	}
 	paths, err := w.Close()
 	if err != nil {
-		return fmt.Errorf("%w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "%d samples in %d shards\n", len(order), len(paths))
 	return nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

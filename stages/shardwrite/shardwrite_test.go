@@ -128,6 +128,12 @@ func TestFolderToShards(t *testing.T) {
 	if slices.IsSorted(keys) {
 		t.Fatal("samples were not shuffled across shards")
 	}
+	// a second run into the same --out is refused: it would mix with the first run's shards
+	var stdout, stderr bytes.Buffer
+	err := Main([]string{"--from", root, "--out", filepath.Join(out, "a", "train-%06d.tar"), "--per-shard", "8"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "train-000000.tar exists") {
+		t.Fatalf("a second run into the same --out: %v", err)
+	}
 	// deterministic: a second run writes the same bytes
 	again := shardMain(t, "--from", root, "--out", filepath.Join(out, "b", "train-%06d.tar"), "--per-shard", "4")
 	for i := range paths {
@@ -278,5 +284,24 @@ func TestBadFlags(t *testing.T) {
 		if err := Main(args, io.Discard, io.Discard); err == nil {
 			t.Errorf("Main(%q) accepted bad flags", args)
 		}
+	}
+}
+
+// A sample that cannot be converted stops the run and removes the shards it wrote, so that no
+// half-converted dataset is left for a glob (and a rerun into the same --out is not refused).
+func TestFailedRunLeavesNoShards(t *testing.T) {
+	root, files := makeFolder(t, 3, 3)
+	bad := filepath.Join(root, "n01", "img1.JPEG")
+	if err := os.WriteFile(bad, files["n01/img1.JPEG"][:100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	err := Main([]string{"--from", root, "--out", filepath.Join(out, "train-%06d.tar"), "--per-shard", "1", "--max-side", "16", "--shuffle=false"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "the 4 shards written so far were removed") {
+		t.Fatalf("a truncated JPEG: %v", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(out, "*")); len(left) != 0 {
+		t.Fatalf("left behind: %q", left)
 	}
 }
