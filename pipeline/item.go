@@ -3,7 +3,7 @@
 // charged against.
 //
 // Data flows one way: a Source yields Items holding encoded bytes, the decode stage fills
-// Item.Image, the augment stage fills Item.Views, and the batcher folds Items into Arrow records
+// Item.Image, the augment stage fills Item.Groups, and the batcher folds Items into Arrow records
 // for a sink. An Item is owned by exactly one goroutine at a time; whoever drops it calls Release.
 package pipeline
 

@@ -55,7 +55,7 @@ type Workers struct {
 const (
 	DefaultEpochs       = 1
 	DefaultMemoryBudget = 2 << 30
-	DefaultMaxPixels    = 64 << 20
+	DefaultMaxPixels    = 64_000_000 // as stages/decode.DefaultMaxPixels
 )
 
 // File is the path the config was loaded from (for messages).

@@ -108,7 +108,7 @@ func Build(cfg *config.Config) (_ *Job, err error) {
 // DefaultWorkersPerCore is how many workers decode and augment each get per core when the
 // config does not say. Goroutines that outnumber the cores keep every core busy while some wait
 // for input or for room downstream, and the scheduler spins less: on 2 cores, 1 decode and 1
-// augment worker made 448-474 MoCo v2 samples/s at 3.7 ms of CPU a sample, 4 and 4 made
+// augment worker made 431-491 MoCo v2 samples/s at 3.5-3.8 ms of CPU a sample, 4 and 4 made
 // 614-668 at 2.9-3.1 ms (docs/profiling.md).
 const DefaultWorkersPerCore = 2
 

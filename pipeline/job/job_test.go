@@ -540,3 +540,10 @@ func TestViewsAccountHoldsTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// The config's default pixel limit is the decoder's own, so that messages and docs give one.
+func TestOneDefaultMaxPixels(t *testing.T) {
+	if config.DefaultMaxPixels != decode.DefaultMaxPixels {
+		t.Fatalf("config.DefaultMaxPixels %d, decode.DefaultMaxPixels %d", config.DefaultMaxPixels, decode.DefaultMaxPixels)
+	}
+}
