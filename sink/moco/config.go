@@ -1,8 +1,8 @@
 // Package moco is the MoCo v2 trainer sink: it consumes the pipeline's Arrow batches of twin
 // uint8 views (columns q and k), trains a query encoder by InfoNCE against a momentum key
 // encoder and a queue of negatives with GoMLX, and reports loss, accuracy, timing, kNN accuracy
-// and checkpoints. The algorithm is MoCo v2 as in the shared moco-v2-reference.md, section 3
-// (docs/trainer.md says how it maps to this package).
+// and checkpoints. The algorithm is MoCo v2 (Chen et al. 2020); docs/trainer.md gives it step
+// by step as this package implements it.
 package moco
 
 import (
