@@ -120,7 +120,7 @@ func TestSampleMatchesRender(t *testing.T) {
 }
 
 func TestGrid(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "grid.png")
+	out := filepath.Join(t.TempDir(), "new", "grid.png") // a folder that does not exist yet
 	in := filepath.Join(parity(t), "case0021.in.png")
 	if _, _, err := run(t, "--input", in, "--recipe", "dino", "--grid", "4x3", "--out", out); err != nil {
 		t.Fatal(err)

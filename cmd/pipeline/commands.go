@@ -27,6 +27,9 @@ func cmdShard(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdVersion(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return usagef("version takes no arguments, got %q", args)
+	}
 	fmt.Fprintf(stdout, "pipeline (%s, %s/%s), JPEG decoder: %s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, decode.Backend())
 	return nil
 }

@@ -107,3 +107,22 @@ func TestRunMakesTheSummaryFolder(t *testing.T) {
 		t.Fatalf("summary: emitted %d (%v)\n%s", s.Emitted, err, b)
 	}
 }
+
+// Command-line mistakes exit 2 with a message; `version` prints the decoder.
+func TestCommandLineMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"version", "extra"}, 2, "version takes no arguments"},
+		{[]string{"version"}, 0, "JPEG decoder"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := runMain(tc.args, &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stdout.String()+stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, want %d and %q\n%s%s", tc.args, code, tc.code, tc.want, stdout.String(), stderr.String())
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"os"
+	"path/filepath"
 
 	"pipeline/internal/repo"
 	"pipeline/pipeline"
@@ -75,8 +76,11 @@ func ToImage(im pipeline.Image) *image.NRGBA {
 	return m
 }
 
-// WritePNG writes im as a PNG file.
+// WritePNG writes im as a PNG file, making its folder if needed (as --out DIR does for views).
 func WritePNG(path string, im pipeline.Image) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	f, err := os.Create(path)
 	if err != nil {
 		return err
