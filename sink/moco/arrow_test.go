@@ -111,18 +111,7 @@ func TestResumedSinkWithoutStepsKeepsPipelineState(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	cfg := tinyConfig()
 	cfg.CheckpointDir = t.TempDir()
-	s, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, k := randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8)
-	s.SetPipelineState([]byte("after-batch-0"))
-	if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	trainAndClose(t, mem, cfg, 1, "after-batch-0")
 	for run := range 2 {
 		r, err := New(cfg, Options{})
 		if err != nil {
@@ -144,19 +133,7 @@ func TestMeanStepTimeAfterResume(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	cfg := tinyConfig()
 	cfg.CheckpointDir = t.TempDir()
-	s, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		q, k := randomViews(uint64(i), 4, 8, 8), randomViews(uint64(9+i), 4, 8, 8)
-		if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	trainAndClose(t, mem, cfg, 3, "")
 	r, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -187,18 +164,8 @@ func TestResumedSinkRejectsAnotherBatchSize(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	cfg := tinyConfig()
 	cfg.CheckpointDir = t.TempDir()
-	s, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	q, k := randomViews(1, 4, 8, 8), randomViews(2, 4, 8, 8)
-	if err := s.Write(ctx, makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	trainAndClose(t, mem, cfg, 1, "")
 	r, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -221,5 +188,27 @@ func TestResumedSinkRejectsAnotherBatchSize(t *testing.T) {
 	}
 	if got := r.Summary()["dropped_rows"]; got != int64(8) {
 		t.Errorf("dropped_rows %v, want 8", got)
+	}
+}
+
+// trainAndClose trains a sink on batches of 4 random 8x8 twin views of epoch 0, with state as
+// its pipeline position when not empty, and closes it: its checkpoint is in cfg.CheckpointDir.
+func trainAndClose(t *testing.T, mem memory.Allocator, cfg Config, batches int, state string) {
+	t.Helper()
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != "" {
+		s.SetPipelineState([]byte(state))
+	}
+	for i := range batches {
+		q, k := randomViews(uint64(i), 4, 8, 8), randomViews(uint64(9+i), 4, 8, 8)
+		if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
