@@ -398,13 +398,7 @@ func TestSecondSigintQuitsWithAStuckSink(t *testing.T) {
 // resumes.
 func TestResumeKeepsTheEarlierOutput(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, 1)
-	runCLI(t, "run", cfg, "--progress", "off")
-	out := filepath.Join(dir, "out.arrow")
-	before, err := os.ReadFile(out)
-	if err != nil || len(before) == 0 {
-		t.Fatalf("the first run wrote %d bytes (%v)", len(before), err)
-	}
+	cfg, out, before := firstRun(t, dir)
 	state := filepath.Join(dir, "state.json")
 	if err := os.WriteFile(state, []byte(`{"position": {"epoch": 0, "offset": 16}, "batches": 2}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -431,13 +425,7 @@ func TestResumeKeepsTheEarlierOutput(t *testing.T) {
 // arrow-file sink truncates the file an earlier run wrote.
 func TestBadSourceKeepsTheEarlierOutput(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, 1)
-	runCLI(t, "run", cfg, "--progress", "off")
-	out := filepath.Join(dir, "out.arrow")
-	before, err := os.ReadFile(out)
-	if err != nil || len(before) == 0 {
-		t.Fatalf("the first run wrote %d bytes (%v)", len(before), err)
-	}
+	cfg, out, before := firstRun(t, dir)
 	var stdout, stderr bytes.Buffer
 	args := []string{"run", cfg, "--progress", "off", "--set", "source.shards=" + filepath.Join(dir, "missing-*.tar")}
 	if code := runMain(args, &stdout, &stderr); code != 1 {
@@ -462,4 +450,18 @@ func TestRunWithNothingReadFails(t *testing.T) {
 	if code := runMain(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no sample reached the sink: shard "+missing+": missing_shard") {
 		t.Fatalf("exit %d, want 1 and an error naming the missing shard:\n%s", code, stderr.String())
 	}
+}
+
+// firstRun runs the test config once into dir/out.arrow and returns the config, the file and
+// its bytes.
+func firstRun(t *testing.T, dir string) (cfg, out string, written []byte) {
+	t.Helper()
+	cfg = writeConfig(t, dir, 1)
+	runCLI(t, "run", cfg, "--progress", "off")
+	out = filepath.Join(dir, "out.arrow")
+	written, err := os.ReadFile(out)
+	if err != nil || len(written) == 0 {
+		t.Fatalf("the first run wrote %d bytes (%v)", len(written), err)
+	}
+	return cfg, out, written
 }
