@@ -167,7 +167,10 @@ def main(argv=None):
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--wd", type=float, default=1e-4)
     p.add_argument("--epochs", type=int, default=200, help="length of the cosine schedule")
-    p.add_argument("--steps-per-epoch", type=int, default=5004, help="1,281,167 images / 256")
+    p.add_argument("--epoch-images", type=int, default=1281167, help="images in one epoch (ImageNet-1k train)")
+    p.add_argument("--steps-per-epoch", type=int, default=0,
+                   help="steps in one epoch of the schedule (0: --epoch-images / the global batch, "
+                        "5004 at 256)")
     p.add_argument("--steps", type=int, default=0,
                    help="stop after this many steps (0: the stream's end); a producer not started "
                         "by --producer then sees its consumer leave early and fails its run")
@@ -204,7 +207,7 @@ def main(argv=None):
 
     with producer:
         it = iter(batches)
-        step, wait_s, t_start, lr_scale = 0, 0.0, time.perf_counter(), None
+        step, wait_s, t_start, lr_scale, steps_per_epoch = 0, 0.0, time.perf_counter(), None, 0
         while not args.steps or step < args.steps:
             t0 = time.perf_counter()
             try:
@@ -217,8 +220,11 @@ def main(argv=None):
                 wait_s += time.perf_counter() - t0
             batch = torch_io.to_device(batch, device)
             if lr_scale is None:  # linear scaling from the reference's batch of 256
-                lr_scale = batch["q"].shape[0] * world / 256
-            epoch = step // args.steps_per_epoch
+                global_batch = batch["q"].shape[0] * world
+                lr_scale = global_batch / 256
+                # An epoch is a number of images: its steps depend on the global batch.
+                steps_per_epoch = args.steps_per_epoch or max(args.epoch_images // global_batch, 1)
+            epoch = step // steps_per_epoch
             lr = args.lr * lr_scale * 0.5 * (1 + math.cos(math.pi * epoch / args.epochs))
             for g in opt.param_groups:
                 g["lr"] = lr

@@ -55,6 +55,24 @@ class TrainMocoTest(unittest.TestCase):
         moco.main(["--synthetic", "--steps", "2", "--arch", "resnet18", "--K", "64",
                    "--synthetic-batch", "16", "--synthetic-size", "32", "--log-every", "1"])
 
+    def test_cosine_epochs_follow_the_global_batch(self):
+        import contextlib
+        import io
+        import re
+
+        moco = load_example()
+        out = io.StringIO()
+        # 48 images an epoch at a batch of 16: 3 steps an epoch, whatever 256 would give.
+        with contextlib.redirect_stdout(out):
+            moco.main(["--synthetic", "--steps", "4", "--arch", "resnet18", "--K", "64", "--epochs", "2",
+                       "--epoch-images", "48", "--synthetic-batch", "16", "--synthetic-size", "32",
+                       "--log-every", "1"])
+        lrs = [float(x) for x in re.findall(r" lr (\S+) ", out.getvalue())]
+        base = 0.03 * 16 / 256
+        self.assertEqual(len(lrs), 4, out.getvalue())
+        for got, want in zip(lrs, [base, base, base, base / 2]):  # epoch 1 of 2: cos(pi/2)
+            self.assertAlmostEqual(got, want, places=6)
+
 
 if __name__ == "__main__":
     unittest.main()
