@@ -73,6 +73,21 @@ class TrainMocoTest(unittest.TestCase):
         for got, want in zip(lrs, [base, base, base, base / 2]):  # epoch 1 of 2: cos(pi/2)
             self.assertAlmostEqual(got, want, places=6)
 
+    def test_final_partial_batch_is_dropped(self):
+        moco = load_example()
+        full = moco.synthetic_batches
+        taken = []
+
+        def short_last(batch, size, steps):  # a stream without drop_last: 6 rows at the end
+            yield from full(batch, size, steps)
+            yield from full(6, size, 1)
+            taken.append("end")  # the stream was read to its end
+
+        moco.synthetic_batches = short_last
+        moco.main(["--synthetic", "--steps", "0", "--arch", "resnet18", "--K", "64",
+                   "--synthetic-batch", "16", "--synthetic-size", "32", "--log-every", "100"])
+        self.assertEqual(taken, ["end"])
+
 
 if __name__ == "__main__":
     unittest.main()
