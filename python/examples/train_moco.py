@@ -179,17 +179,23 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
-    if distributed:
-        dist.init_process_group("nccl")
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    end_group = None
+    if distributed:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+        # Ranks may hold one batch more than others (batch i goes to rank i mod world): they
+        # agree on the CPU, each step, whether all of them have one.
+        end_group = dist.new_group(backend="gloo")
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
 
     model = MoCo(args.arch, args.dim, args.K, args.m, args.T, args.mlp,
                  bn_splits=1 if distributed else args.bn_splits).to(device)
     model = model.to(memory_format=torch.channels_last)
     if distributed:
-        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index])
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.index is not None else None)
     # Weight decay on every query parameter, BN and biases included (the reference does).
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr,
                           momentum=args.momentum, weight_decay=args.wd)
@@ -214,12 +220,21 @@ def main(argv=None):
             try:
                 batch = next(it)
             except StopIteration:
-                break
-            if rows is not None and batch["q"].shape[0] != rows:
+                batch = None
+            if batch is not None and rows is not None and batch["q"].shape[0] != rows:
                 # The stream's final partial batch (a pipeline without batch.drop_last): dropped,
                 # as the reference's drop_last does (K must stay a multiple of the batch). Read
                 # on to the end: leaving the stream early would fail the producer's run.
                 continue
+            if distributed:  # a rank training alone would wait for the others forever
+                more = torch.tensor(int(batch is not None))
+                dist.all_reduce(more, op=dist.ReduceOp.MIN, group=end_group)
+                if not more.item():
+                    for _ in it:  # read to the end: leaving early would fail the producer's run
+                        pass
+                    break
+            if batch is None:
+                break
             rows = batch["q"].shape[0]
             if step == 0:  # the first batch waits for the producer to start: not counted
                 t_start = time.perf_counter()

@@ -2,6 +2,9 @@
 
 import importlib.util
 import os
+import subprocess
+import sys
+import tempfile
 import unittest
 
 from helpers import require
@@ -87,6 +90,42 @@ class TrainMocoTest(unittest.TestCase):
         moco.main(["--synthetic", "--steps", "0", "--arch", "resnet18", "--K", "64",
                    "--synthetic-batch", "16", "--synthetic-size", "32", "--log-every", "100"])
         self.assertEqual(taken, ["end"])
+
+    def test_ranks_with_unequal_batch_counts_stop_together(self):
+        # Batch i goes to rank i mod world: here rank 0 gets 3 batches, rank 1 gets 2. Two CPU
+        # ranks (gloo) in a subprocess, so that a hang fails the test instead of hanging it.
+        script = f"""
+import importlib.util, os, socket, torch.multiprocessing as mp
+
+def run(rank, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    spec = importlib.util.spec_from_file_location("train_moco", {EXAMPLE!r})
+    moco = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moco)
+    full = moco.synthetic_batches
+    moco.synthetic_batches = lambda batch, size, steps: full(batch, size, 3 - rank)
+    moco.main(["--synthetic", "--arch", "resnet18", "--K", "64", "--synthetic-batch", "8",
+               "--synthetic-size", "32", "--log-every", "1"])
+
+if __name__ == "__main__":
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(run, args=(port,), nprocs=2)
+"""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "two_ranks.py")
+            with open(path, "w") as f:
+                f.write(script)
+            env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+            env["CUDA_VISIBLE_DEVICES"] = ""
+            try:
+                r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired:
+                self.fail("the rank with one batch more waited for the other forever")
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("done: 2 steps", r.stdout)
 
 
 if __name__ == "__main__":
