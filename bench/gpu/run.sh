@@ -96,6 +96,7 @@ if step 5; then
 fi
 if step 6 && [ -x "$D/arrowsocket.test" ]; then
   echo "== 6. Python client tests"
-  PATH=$(dirname $PY):$PATH OUT=$OUT timeout 240 bash python/tests/run_gpu_check.sh \
+  # SIGINT, not SIGTERM: Python then unwinds and stops the producer it started in its own session.
+  PATH=$(dirname $PY):$PATH OUT=$OUT timeout -k 15 -s INT 240 bash python/tests/run_gpu_check.sh \
     "$D/arrowsocket.test -test.run '^TestServeSynthetic\$' -test.v" 2>&1 | tail -15
 fi

@@ -22,3 +22,5 @@ for batch in PipelineDataset(address):
 dt = time.perf_counter() - t0 if t0 else 0
 print(json.dumps({"batches": batches, "rows_after_first": rows, "seconds": dt,
                   "samples_per_s": rows / dt if dt else 0, **shapes}))
+if batches == 0:
+    sys.exit("socket_client: the stream ended without a batch")
