@@ -5,6 +5,7 @@ socket and over Flight into pinned memory, copied to the GPU and normalised ther
 MoCo v2 ResNet-50 run fed by the socket, reporting the share of time it waited for data."""
 
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,11 +53,17 @@ def stream(address, batches):
     return (n - 1) * ROWS / dt, nbytes / dt / 1e9
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     print(f"torch {torch.__version__}, cuda {torch.cuda.is_available()}, "
           f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU'}", flush=True)
     with tempfile.TemporaryDirectory() as d:
-        for address, batches in [(f"unix://{d}/p.sock", 60), ("grpc://127.0.0.1:7911", 30)]:
+        for address, batches in [(f"unix://{d}/p.sock", 60), (f"grpc://127.0.0.1:{free_port()}", 30)]:
             rate, gbs = stream(address, batches)
             print(f"{address.split(':')[0]}: {batches} batches to the GPU: {rate:.0f} twin views/s, {gbs:.2f} GB/s",
                   flush=True)
