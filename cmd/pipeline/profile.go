@@ -199,7 +199,8 @@ func analyse(j *job.Job, sum *job.Summary, r *pipeline.Run, timeline []monitor.S
 		snaps = append(snaps, st.Snapshot())
 	}
 	elapsed := time.Duration(sum.Seconds * float64(time.Second))
-	a := monitor.Analyse(monitor.RunTotals{Stages: snaps, Elapsed: elapsed, CPU: cpu, CoreWait: coreWait, Samples: sum.Emitted, Cores: cores}, timeline)
+	a := monitor.Analyse(monitor.RunTotals{Stages: snaps, Elapsed: elapsed, CPU: cpu, CoreWait: coreWait, Samples: sum.Emitted,
+		Cores: runtime.GOMAXPROCS(0), SplitCores: cores}, timeline)
 	rep := profileReport{Seconds: sum.Seconds, Cores: cores, Topology: monitor.MachineTopology(), Samples: sum.Emitted, SamplesPerS: sum.SamplesPerS,
 		CPUPerSample: a.CPUPerItem, CPUScale: a.CPUScale, Stages: a.Stages, Bottleneck: a.Bottleneck,
 		Workers: map[string]int{}, SuggestedWorkers: a.Split.Workers, PredictedPerS: a.Split.ItemsPerS,

@@ -22,6 +22,9 @@ type RunTotals struct {
 	CoreWait time.Duration
 	Samples  int64 // samples that came out of the pipeline (a batch stage's item is a batch)
 	Cores    int   // cores the pipeline may use (GOMAXPROCS)
+	// SplitCores is the cores to size the suggested split for (`profile --cores`); 0: Cores.
+	// The run's own cores, not these, say whether its workers outnumbered the cores.
+	SplitCores int
 }
 
 // StageProfile is one stage over a whole run.
@@ -51,7 +54,8 @@ type Analysis struct {
 }
 
 // Analyse turns a run's totals (and its sampled timeline, for queue occupancy) into per-stage
-// fractions and costs, names the bottleneck and suggests a worker split for t.Cores cores.
+// fractions and costs, names the bottleneck and suggests a worker split for t.SplitCores cores
+// (t.Cores if 0).
 //
 // Busy time is wall time, and part of it may have been spent waiting for a core rather than
 // working. When the stages were busy for longer than the cores could run them (more workers
@@ -106,7 +110,11 @@ func Analyse(t RunTotals, timeline []Sample) Analysis {
 		costs = append(costs, StageCost{Name: s.Name, Seconds: perSample, Parallel: s.Parallel})
 	}
 	a.Bottleneck = busiest(a.Stages)
-	a.Split = Suggest(costs, a.CPUPerItem/1e3, cores)
+	splitCores := cores
+	if t.SplitCores > 0 {
+		splitCores = t.SplitCores
+	}
+	a.Split = Suggest(costs, a.CPUPerItem/1e3, splitCores)
 	return a
 }
 
