@@ -155,15 +155,20 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := analyse(j, sum, run, mon.Samples(), cpu, wait, *cores)
 	rep.Config, rep.Isolated = pos[0], *stage
+	// The report first: a plot that cannot be drawn (a run shorter than two --interval ticks)
+	// must not throw away what the run measured.
+	if *asJSON {
+		if err := json.NewEncoder(stdout).Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printProfile(stdout, rep)
+	}
 	if *plotFile != "" {
 		if err := monitor.Plot(*plotFile, rep.Timeline); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(rep)
-	}
-	printProfile(stdout, rep)
 	return nil
 }
 

@@ -201,3 +201,26 @@ func TestProfileWithNoSampleFails(t *testing.T) {
 		t.Fatalf("exit %d, want 1 and an error naming the missing shard; stdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 }
+
+// A run that ends before the monitor's first tick (the data ran out) leaves no timeline to
+// plot: --plot fails, but the report the run measured is still written, not thrown away.
+func TestProfileTooShortToPlotStillReports(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "one.yaml")
+	yaml := "source:\n  synthetic: {count: 1, width: 96, height: 72}\nepochs: 1\nviews: {recipe: mocov2, size: 48}\nbatch: {size: 8}\nmemory_budget: 256MiB\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plot := filepath.Join(t.TempDir(), "p.png")
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"profile", cfg, "--interval", "1h", "--json", "--plot", plot}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "plot") {
+		t.Fatalf("exit %d, want 1 and a plot error\n%s", code, stderr.String())
+	}
+	var rep struct {
+		Samples    int64
+		Bottleneck string
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Samples != 1 || rep.Bottleneck == "" {
+		t.Fatalf("no report for the 1-sample run (%v): %q", err, stdout.String())
+	}
+}
