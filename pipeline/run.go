@@ -102,7 +102,7 @@ func (r *Run) newStats(name string, workers int, out chan *Item) *StageStats {
 func (r *Run) Track(name string, workers int, queueLen func() int, queueCap int) *StageStats {
 	s := &StageStats{Name: name, Workers: workers, queueLen: queueLen, queueCap: queueCap, untimed: r.untimed,
 		busySince: make([]atomic.Int64, max(workers, 1)), blockedSince: make([]atomic.Int64, max(workers, 1)),
-		callBlocked: make([]time.Duration, max(workers, 1))}
+		starvedSince: make([]atomic.Int64, max(workers, 1)), callBlocked: make([]time.Duration, max(workers, 1))}
 	r.mu.Lock()
 	r.stages = append(r.stages, s)
 	r.mu.Unlock()
@@ -127,7 +127,7 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 				return nil
 			default:
 			}
-			if err := window.take(r.ctx, st); err != nil {
+			if err := window.take(r.ctx, st, 0); err != nil {
 				return err
 			}
 			t0 := st.Begin(0)
@@ -160,7 +160,7 @@ func (r *Run) Source(name string, src Source, queue int, window *Window) <-chan 
 			st.Out.Add(1)
 			it.Seq = seq
 			seq++
-			if err := send(r.ctx, out, it, st); err != nil {
+			if err := send(r.ctx, out, it, st, 0); err != nil {
 				return err
 			}
 		}
@@ -184,7 +184,7 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 			defer wg.Done()
 			wctx := workerContext(r.ctx, st, w)
 			for {
-				it, ok, err := receive(r.ctx, in, st)
+				it, ok, err := receive(r.ctx, in, st, w)
 				if err != nil || !ok {
 					return err
 				}
@@ -195,7 +195,7 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 				} else {
 					st.In.Add(1)
 				}
-				if err := send(r.ctx, out, it, st); err != nil {
+				if err := send(r.ctx, out, it, st, w); err != nil {
 					return err
 				}
 			}
@@ -223,7 +223,7 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 			}()
 		}
 		for {
-			it, ok, err := receive(r.ctx, in, st)
+			it, ok, err := receive(r.ctx, in, st, 0)
 			if err != nil || !ok {
 				return err
 			}
@@ -296,32 +296,34 @@ func nextItem(ctx context.Context, src Source) (it *Item, err error) {
 	return src.Next(ctx)
 }
 
-func receive(ctx context.Context, in <-chan *Item, st *StageStats) (*Item, bool, error) {
+// receive takes the next item from in for worker w of st, counting a wait as starved.
+func receive(ctx context.Context, in <-chan *Item, st *StageStats, w int) (*Item, bool, error) {
 	select {
 	case it, ok := <-in:
 		return it, ok, nil
 	default:
 	}
-	t0 := st.clock()
+	st.BeginStarved(w)
+	defer st.EndStarved(w)
 	select {
 	case it, ok := <-in:
-		st.addSince(&st.StarvedNs, t0)
 		return it, ok, nil
 	case <-ctx.Done():
 		return nil, false, ctx.Err()
 	}
 }
 
-func send(ctx context.Context, out chan<- *Item, it *Item, st *StageStats) error {
+// send hands it on for worker w of st, counting a wait for room as blocked.
+func send(ctx context.Context, out chan<- *Item, it *Item, st *StageStats, w int) error {
 	select {
 	case out <- it:
 		return nil
 	default:
 	}
-	t0 := st.clock()
+	st.startWait(&st.blockedSince[w])
+	defer st.endWait(&st.blockedSince[w], &st.BlockedNs)
 	select {
 	case out <- it:
-		st.addSince(&st.BlockedNs, t0)
 		return nil
 	case <-ctx.Done():
 		it.Release()
@@ -343,7 +345,7 @@ func NewWindow(n int) *Window { return &Window{slots: make(chan struct{}, n)} }
 // Size is the number of slots.
 func (w *Window) Size() int { return cap(w.slots) }
 
-func (w *Window) take(ctx context.Context, st *StageStats) error {
+func (w *Window) take(ctx context.Context, st *StageStats, worker int) error {
 	if w == nil {
 		return nil
 	}
@@ -352,10 +354,10 @@ func (w *Window) take(ctx context.Context, st *StageStats) error {
 		return nil
 	default:
 	}
-	t0 := st.clock()
+	st.startWait(&st.blockedSince[worker])
+	defer st.endWait(&st.blockedSince[worker], &st.BlockedNs)
 	select {
 	case w.slots <- struct{}{}:
-		st.addSince(&st.BlockedNs, t0)
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -27,6 +27,10 @@ type StageStats struct {
 	// is still running, so a call longer than the sampling interval (a trainer compiling its
 	// first step) shows as busy while it runs, not all at once when it returns.
 	busySince, blockedSince []atomic.Int64
+	// starvedSince holds, per worker, when its current wait for an input item began, and
+	// blockedSince also the start of a wait for room in the output queue (or a window slot),
+	// which comes between calls: Snapshot counts the waits still going on too.
+	starvedSince []atomic.Int64
 	// callBlocked is, per worker, the time its current call spent blocked (Block to Unblock);
 	// only that worker's goroutine touches it.
 	callBlocked []time.Duration
@@ -39,24 +43,6 @@ type StageStats struct {
 // Timed reports whether the stage's clock runs: Run.DisableTiming turns it off for the stages
 // started after it. A stage the caller runs itself (Track) reads no clock when it is off.
 func (s *StageStats) Timed() bool { return !s.untimed }
-
-// clock reads the time, unless timing is off.
-func (s *StageStats) clock() time.Time {
-	if s.untimed {
-		return time.Time{}
-	}
-	return time.Now()
-}
-
-// addSince adds the time since t0 to the counter c and returns it (0 when timing is off).
-func (s *StageStats) addSince(c *atomic.Int64, t0 time.Time) time.Duration {
-	if s.untimed {
-		return 0
-	}
-	d := time.Since(t0)
-	c.Add(int64(d))
-	return d
-}
 
 // Begin marks worker w busy from now on and returns the start time (zero when timing is off).
 func (s *StageStats) Begin(w int) time.Time {
@@ -101,6 +87,27 @@ func (s *StageStats) Unblock(w int) {
 	now := time.Now().UnixNano()
 	s.callBlocked[w] += s.stopClock(&s.blockedSince[w], &s.BlockedNs, now)
 	s.busySince[w].Store(now)
+}
+
+// BeginStarved marks worker w as waiting for an input item until EndStarved: for a stage the
+// caller runs itself (Track), so that a long wait shows while it lasts.
+func (s *StageStats) BeginStarved(w int) { s.startWait(&s.starvedSince[w]) }
+
+// EndStarved ends the wait BeginStarved began and adds it to StarvedNs.
+func (s *StageStats) EndStarved(w int) { s.endWait(&s.starvedSince[w], &s.StarvedNs) }
+
+// startWait marks a wait (between calls) begun now in *since.
+func (s *StageStats) startWait(since *atomic.Int64) {
+	if !s.untimed {
+		since.Store(time.Now().UnixNano())
+	}
+}
+
+// endWait ends the wait in *since and adds it to total.
+func (s *StageStats) endWait(since, total *atomic.Int64) {
+	if !s.untimed {
+		s.stopClock(since, total, time.Now().UnixNano())
+	}
 }
 
 // workerKey keys the workerClock in the context a stage worker hands its function.
@@ -174,11 +181,12 @@ type Snapshot struct {
 	LatencyP50, LatencyP99 time.Duration
 }
 
-// Snapshot copies the counters. Busy includes the calls still running.
+// Snapshot copies the counters. Busy includes the calls still running, Starved and Blocked the
+// waits still going on.
 func (s *StageStats) Snapshot() Snapshot {
 	n, c := s.Queue()
 	// The totals before the clocks still running: see stopClock.
-	busy, blocked := s.BusyNs.Load(), s.BlockedNs.Load()
+	busy, starved, blocked := s.BusyNs.Load(), s.StarvedNs.Load(), s.BlockedNs.Load()
 	now := time.Now().UnixNano()
 	running := func(since []atomic.Int64) (d int64) {
 		for i := range since {
@@ -189,12 +197,13 @@ func (s *StageStats) Snapshot() Snapshot {
 		return d
 	}
 	busy += running(s.busySince)
+	starved += running(s.starvedSince)
 	blocked += running(s.blockedSince)
 	return Snapshot{
 		Name: s.Name, Workers: s.Workers, Parallel: s.Parallel,
 		In: s.In.Load(), Out: s.Out.Load(), Skipped: s.Skipped.Load(),
 		Busy:       time.Duration(busy),
-		Starved:    time.Duration(s.StarvedNs.Load()),
+		Starved:    time.Duration(starved),
 		Blocked:    time.Duration(blocked),
 		QueueLen:   n,
 		QueueCap:   c,

@@ -441,20 +441,16 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 	}()
 	timed := st.Timed()
 	for {
-		var t0 time.Time
-		if timed {
-			t0 = time.Now()
-		}
 		var p positioned
 		var ok bool
+		st.BeginStarved(0)
 		select {
 		case p, ok = <-records:
 		case <-ctx.Done():
+			st.EndStarved(0)
 			return ctx.Err()
 		}
-		if timed {
-			st.StarvedNs.Add(int64(time.Since(t0)))
-		}
+		st.EndStarved(0)
 		if !ok {
 			return nil
 		}
