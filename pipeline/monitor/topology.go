@@ -36,18 +36,25 @@ func (t Topology) String() string {
 // Linux's sysfs.
 func MachineTopology() Topology { return topologyOf(allowedCPUs(), "/sys/devices/system/cpu") }
 
-// topologyOf counts the distinct (package, core) pairs of cpus under the sysfs folder root.
+// topologyOf counts the physical cores of cpus under the sysfs folder root: the distinct sets
+// of thread siblings (thread_siblings_list), or where that file is missing the distinct
+// (package, core) pairs. core_id alone is not unique in a package: on arm64 and RISC-V with a
+// device tree it starts from 0 again in every cluster.
 func topologyOf(cpus []int, root string) Topology {
 	t := Topology{LogicalCPUs: len(cpus)}
-	cores := map[[2]int]bool{}
+	cores := map[string]bool{}
 	for _, cpu := range cpus {
 		dir := filepath.Join(root, fmt.Sprintf("cpu%d", cpu), "topology")
+		if b, err := os.ReadFile(filepath.Join(dir, "thread_siblings_list")); err == nil {
+			cores["siblings "+strings.TrimSpace(string(b))] = true
+			continue
+		}
 		pkg, err1 := readInt(filepath.Join(dir, "physical_package_id"))
 		core, err2 := readInt(filepath.Join(dir, "core_id"))
 		if err1 != nil || err2 != nil {
 			return t
 		}
-		cores[[2]int{pkg, core}] = true
+		cores[fmt.Sprintf("core %d/%d", pkg, core)] = true
 	}
 	t.PhysicalCores = len(cores)
 	return t

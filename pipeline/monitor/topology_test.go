@@ -49,3 +49,28 @@ func TestMachineTopologyCoversTheProcessCPUs(t *testing.T) {
 	}
 	t.Log(topo)
 }
+
+// On arm64 and RISC-V machines described by a device tree, Linux numbers core_id from 0 in
+// every cluster and gives all clusters one physical_package_id (drivers/base/arch_topology.c,
+// parse_cluster): two clusters of four cores without SMT repeat (package, core). The cores are
+// the distinct thread-sibling sets, as the kernel itself groups them.
+func TestTopologyClustersRepeatingCoreIDsAreNotSMT(t *testing.T) {
+	root := fakeSysfs(t, [][2]int{{0, 0}, {0, 1}, {0, 2}, {0, 3}, {0, 0}, {0, 1}, {0, 2}, {0, 3}})
+	for cpu := range 8 {
+		dir := filepath.Join(root, fmt.Sprintf("cpu%d", cpu), "topology")
+		os.WriteFile(filepath.Join(dir, "cluster_id"), []byte(fmt.Sprintf("%d\n", cpu/4)), 0o644)
+		os.WriteFile(filepath.Join(dir, "thread_siblings_list"), []byte(fmt.Sprintf("%d\n", cpu)), 0o644)
+	}
+	topo := topologyOf([]int{0, 1, 2, 3, 4, 5, 6, 7}, root)
+	if topo != (Topology{LogicalCPUs: 8, PhysicalCores: 8}) || topo.SMT() {
+		t.Fatalf("two clusters of four single-thread cores: %+v (SMT %v), want 8 cores, no SMT", topo, topo.SMT())
+	}
+	// With SMT the siblings are listed together: cpu i and i+4 share a core.
+	for cpu := range 8 {
+		dir := filepath.Join(root, fmt.Sprintf("cpu%d", cpu), "topology")
+		os.WriteFile(filepath.Join(dir, "thread_siblings_list"), []byte(fmt.Sprintf("%d,%d\n", cpu%4, cpu%4+4)), 0o644)
+	}
+	if topo := topologyOf([]int{0, 1, 2, 3, 4, 5, 6, 7}, root); topo != (Topology{LogicalCPUs: 8, PhysicalCores: 4}) || !topo.SMT() {
+		t.Fatalf("siblings listed in pairs: %+v, want 4 cores (SMT)", topo)
+	}
+}
