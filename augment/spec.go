@@ -106,17 +106,30 @@ type Size struct{ Height, Width int }
 // UnmarshalYAML reads 224 or [160, 128].
 func (s *Size) UnmarshalYAML(b []byte) error {
 	var n float64
-	if err := yaml.Unmarshal(b, &n); err == nil && n == math.Trunc(n) && math.Abs(n) <= math.MaxInt32 {
-		*s = Size{int(n), int(n)}
-		return nil
+	if err := yaml.Unmarshal(b, &n); err == nil {
+		if side, ok := wholeInt(n); ok {
+			*s = Size{side, side}
+			return nil
+		}
 	}
 	var hw []float64
-	if err := yaml.Unmarshal(b, &hw); err == nil && len(hw) == 2 && hw[0] == math.Trunc(hw[0]) && hw[1] == math.Trunc(hw[1]) &&
-		math.Abs(hw[0]) <= math.MaxInt32 && math.Abs(hw[1]) <= math.MaxInt32 {
-		*s = Size{int(hw[0]), int(hw[1])}
-		return nil
+	if err := yaml.Unmarshal(b, &hw); err == nil && len(hw) == 2 {
+		h, okH := wholeInt(hw[0])
+		w, okW := wholeInt(hw[1])
+		if okH && okW {
+			*s = Size{h, w}
+			return nil
+		}
 	}
 	return fmt.Errorf("size: want an integer or [height, width] of integers, got %s", strings.TrimSpace(string(b)))
+}
+
+// wholeInt is f as an int when it has no fraction (YAML would truncate 224.5 to 224).
+func wholeInt(f float64) (int, bool) {
+	if f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+		return 0, false
+	}
+	return int(f), true
 }
 
 // MarshalYAML writes a square as one integer.
