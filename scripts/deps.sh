@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need, if they are missing:
-# libturbojpeg0-dev (the fast JPEG decoder, cgo) and dataset-fashion-mnist (the trainer's
-# learning test). Uses sudo when not run as root.
+# gcc and libc6-dev (cgo: without a C compiler Go silently builds without libjpeg-turbo, and
+# -race fails), libturbojpeg0-dev (the fast JPEG decoder, cgo) and dataset-fashion-mnist (the
+# trainer's learning test). Uses sudo when not run as root.
 set -euo pipefail
 need=()
-for p in libturbojpeg0-dev dataset-fashion-mnist; do
+for p in gcc libc6-dev libturbojpeg0-dev dataset-fashion-mnist; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
