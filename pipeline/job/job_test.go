@@ -547,3 +547,29 @@ func TestOneDefaultMaxPixels(t *testing.T) {
 		t.Fatalf("config.DefaultMaxPixels %d, decode.DefaultMaxPixels %d", config.DefaultMaxPixels, decode.DefaultMaxPixels)
 	}
 }
+
+// Every config the repository ships (examples/, bench/) parses and builds, sink block included:
+// one that rots would fail only when run, maybe on a borrowed GPU machine.
+func TestShippedConfigsBuild(t *testing.T) {
+	root := repo.TestRoot(t)
+	var files []string
+	for _, pattern := range []string{"examples/*.yaml", "bench/*.yaml", "bench/*/*.yaml"} {
+		m, err := filepath.Glob(filepath.Join(root, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 5 {
+		t.Fatalf("found %d configs: %q", len(files), files)
+	}
+	for _, f := range files {
+		cfg, err := config.Load(f, nil)
+		if err == nil {
+			_, err = Build(cfg)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
