@@ -36,7 +36,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	shards := fs.String("shards", "", "shard pattern, e.g. 'data/train-{000000..000003}.tar' (required)")
 	recipe := fs.String("recipe", "mocov2", "augmentation recipe")
-	workers := fs.Int("workers", runtime.NumCPU(), fmt.Sprintf("cores to use (GOMAXPROCS); decode and augment each get %d goroutines per core, as pipeline run's default", job.DefaultWorkersPerCore))
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), fmt.Sprintf("cores to use (GOMAXPROCS, by default the CPUs this process may use, container limits included); decode and augment each get %d goroutines per core, as pipeline run's default", job.DefaultWorkersPerCore))
 	images := fs.Int64("images", 2000, "images to process (the shards are re-read as often as needed)")
 	warmup := fs.Int64("warmup", 100, "images processed before timing starts")
 	asJSON := fs.Bool("json", false, "print one JSON line")
