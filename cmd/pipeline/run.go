@@ -116,7 +116,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	sum, runErr := j.Run(ctx, opt)
 	if mon != nil {
-		mon.Stop()
+		mon.Finish() // a last metrics line for the tail, so it ends at the run's counts
 	}
 	disp.finish()
 	if sum == nil {

@@ -6,6 +6,7 @@ package monitor
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pipeline/pipeline"
@@ -32,12 +33,13 @@ type Sample struct {
 	Bottleneck string        `json:"bottleneck"`
 }
 
-// Monitor samples a run until its context ends or Stop is called.
+// Monitor samples a run until its context ends or Stop (or Finish) is called.
 type Monitor struct {
 	mu      sync.Mutex
 	samples []Sample
 	stop    chan struct{}
 	done    chan struct{}
+	final   atomic.Bool // Finish: sample the time since the last tick before stopping
 }
 
 // Start samples r (and the budget, if not nil) every interval and calls onSample, if not nil,
@@ -51,30 +53,44 @@ func Start(ctx context.Context, r *pipeline.Run, b *pipeline.Budget, interval ti
 		prevAt := start
 		t := time.NewTicker(interval)
 		defer t.Stop()
+		sample := func(now time.Time) {
+			cur := snapshots(r)
+			s := Delta(prev, cur, now.Sub(prevAt))
+			s.At = now.Sub(start).Seconds()
+			if b != nil {
+				s.MemoryUsed = b.InUse()
+			}
+			m.mu.Lock()
+			m.samples = append(m.samples, s)
+			m.mu.Unlock()
+			if onSample != nil {
+				onSample(s)
+			}
+			prev, prevAt = cur, now
+		}
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-m.stop:
+				if now := time.Now(); m.final.Load() && now.After(prevAt) {
+					sample(now)
+				}
 				return
 			case now := <-t.C:
-				cur := snapshots(r)
-				s := Delta(prev, cur, now.Sub(prevAt))
-				s.At = now.Sub(start).Seconds()
-				if b != nil {
-					s.MemoryUsed = b.InUse()
-				}
-				m.mu.Lock()
-				m.samples = append(m.samples, s)
-				m.mu.Unlock()
-				if onSample != nil {
-					onSample(s)
-				}
-				prev, prevAt = cur, now
+				sample(now)
 			}
 		}
 	}()
 	return m
+}
+
+// Finish is Stop after one last, shorter sample of the time since the last tick: a run shorter
+// than the interval still gets a progress line and a metrics line, and the last one's counts
+// are the run's. (Profile's timeline uses Stop: a short tail would weigh as a whole interval.)
+func (m *Monitor) Finish() {
+	m.final.Store(true)
+	m.Stop()
 }
 
 // Stop ends sampling and waits for the monitor's goroutine.

@@ -1,7 +1,9 @@
 package monitor
 
 import (
+	"context"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -100,5 +102,44 @@ func TestPlotWritesPNG(t *testing.T) {
 	}
 	if err := Plot(path, samples[:1]); err == nil {
 		t.Fatal("one sample is too few to plot")
+	}
+}
+
+// nItems yields n empty items.
+type nItems struct{ n int }
+
+func (s *nItems) Next(context.Context) (*pipeline.Item, error) {
+	if s.n == 0 {
+		return nil, io.EOF
+	}
+	s.n--
+	return &pipeline.Item{}, nil
+}
+
+// A run shorter than the interval still gets a sample from Finish, covering all of it; Stop
+// takes none.
+func TestFinishSamplesTheTail(t *testing.T) {
+	for _, finish := range []bool{true, false} {
+		r := pipeline.NewRun(context.Background(), pipeline.Skip)
+		src := r.Source("read", &nItems{n: 7}, 2, nil)
+		r.Consume("sink", src, func(context.Context, *pipeline.Item) error { return nil }, nil)
+		var got []Sample
+		m := Start(context.Background(), r, nil, time.Hour, func(s Sample) { got = append(got, s) })
+		if err := r.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if finish {
+			m.Finish()
+		} else {
+			m.Stop()
+		}
+		switch {
+		case !finish && len(got) != 0:
+			t.Errorf("Stop: %d samples, want none", len(got))
+		case finish && len(got) != 1:
+			t.Errorf("Finish: %d samples, want 1", len(got))
+		case finish && (got[0].Stages[0].Name != "read" || got[0].Stages[0].Total != 7):
+			t.Errorf("Finish: sample %+v, want read's 7 items", got[0].Stages[0])
+		}
 	}
 }
