@@ -9,12 +9,14 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/pipeline/job"
 	"pipeline/pipeline/monitor"
 	"pipeline/sink/null"
+	"pipeline/stages/source"
 )
 
 // benchResult is `pipeline bench --json`.
@@ -63,13 +65,17 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 		}
 		return job.Build(cfg)
 	}
-	// One pass at most, until the first image that decodes: shards with none would otherwise
-	// be re-read for ever (the timed run re-reads them as often as needed).
+	// One pass at most, until the first batch of images that decode: shards with none would
+	// otherwise be re-read for ever (the timed run re-reads them as often as needed). Not just
+	// the first image read: that one may be corrupt and the rest fine.
 	probe, err := build(1)
 	if err != nil {
 		return err
 	}
-	first, err := probe.Run(context.Background(), job.Options{Sink: null.New(null.Config{}), MaxSamples: 1})
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	first, err := probe.Run(context.Background(), job.Options{Sink: null.New(null.Config{}), Stop: stop,
+		OnDelivered: func(int64, source.Position) error { stopOnce.Do(func() { close(stop) }); return nil }})
 	if err != nil {
 		return err
 	}
