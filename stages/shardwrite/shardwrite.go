@@ -123,7 +123,10 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	}
 	paths, err := w.Close()
 	if err != nil {
-		return err
+		for _, p := range paths {
+			os.Remove(p)
+		}
+		return fmt.Errorf("%w (the %d shards written were removed)", err, len(paths))
 	}
 	fmt.Fprintf(stdout, "%d samples in %d shards\n", len(order), len(paths))
 	return nil

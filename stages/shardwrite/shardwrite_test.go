@@ -305,3 +305,28 @@ func TestFailedRunLeavesNoShards(t *testing.T) {
 		t.Fatalf("left behind: %q", left)
 	}
 }
+
+// A shard that cannot be written (a full disk) fails the run, and that shard goes with the
+// others: it is the half-written one that must not be left for a glob. Both while starting
+// the next shard and at the very end.
+func TestFullDiskLeavesNoShards(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	root, _ := makeFolder(t, 3, 3) // 9 samples
+	for _, perShard := range []string{"1", "5"} {
+		out := t.TempDir()
+		// shard 1 is written to /dev/full: every write to it fails with ENOSPC
+		if err := os.Symlink("/dev/full", filepath.Join(out, "train-000001.tar")); err != nil {
+			t.Skipf("no symlinks here: %v", err)
+		}
+		var stdout, stderr bytes.Buffer
+		err := Main([]string{"--from", root, "--out", filepath.Join(out, "train-%06d.tar"), "--per-shard", perShard, "--shuffle=false"}, &stdout, &stderr)
+		if err == nil {
+			t.Fatalf("--per-shard %s: a shard on a full disk did not fail the run", perShard)
+		}
+		if left, _ := filepath.Glob(filepath.Join(out, "*")); len(left) != 0 {
+			t.Errorf("--per-shard %s: %v; left behind: %q", perShard, err, left)
+		}
+	}
+}

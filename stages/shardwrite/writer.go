@@ -84,7 +84,7 @@ func (w *Writer) Add(s Sample) error {
 	return nil
 }
 
-// Close finishes the last shard and returns the paths written.
+// Close finishes the last shard and returns the paths written, one that failed included.
 func (w *Writer) Close() ([]string, error) {
 	err := w.closeShard()
 	return w.written, err
@@ -133,11 +133,14 @@ func (w *Writer) closeShard() error {
 		err = errors.Join(err, w.gz.Close())
 	}
 	err = errors.Join(err, w.buf.Flush(), w.file.Close())
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", w.file.Name(), err)
-	}
-	w.written = append(w.written, w.file.Name())
-	fmt.Fprintf(w.log, "wrote %s: %d samples\n", w.file.Name(), w.inShard)
+	name := w.file.Name()
+	// A shard that failed is listed too (and not closed again): the caller removes it with
+	// the others.
+	w.written = append(w.written, name)
 	w.tw, w.gz, w.buf, w.file = nil, nil, nil, nil
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	fmt.Fprintf(w.log, "wrote %s: %d samples\n", name, w.inShard)
 	return nil
 }
