@@ -227,9 +227,13 @@ def main(argv=None):
                 # on to the end: leaving the stream early would fail the producer's run.
                 continue
             if distributed:  # a rank training alone would wait for the others forever
-                more = torch.tensor(int(batch is not None))
+                # MIN of [rows, -rows]: the fewest and (negated) the most rows of any rank. No
+                # batch on a rank ends the run; so do batches of different sizes (the short last
+                # one in the first round, before `rows` is known): the model needs equal ones.
+                n = batch["q"].shape[0] if batch is not None else 0
+                more = torch.tensor([n, -n])
                 dist.all_reduce(more, op=dist.ReduceOp.MIN, group=end_group)
-                if not more.item():
+                if more[0].item() == 0 or more[0].item() != -more[1].item():
                     for _ in it:  # read to the end: leaving early would fail the producer's run
                         pass
                     break

@@ -127,6 +127,43 @@ if __name__ == "__main__":
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
         self.assertIn("done: 2 steps", r.stdout)
 
+    def test_partial_batch_in_the_first_round_is_dropped_by_all_ranks(self):
+        # A stream of exactly world batches, the last one short: rank 1's first batch is the
+        # partial one. No rank may train on it (the ranks' batches would differ in size in
+        # the key all-gathers), and none may train without the others.
+        script = f"""
+import importlib.util, os, socket, torch.multiprocessing as mp
+
+def run(rank, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+    spec = importlib.util.spec_from_file_location("train_moco", {EXAMPLE!r})
+    moco = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(moco)
+    full = moco.synthetic_batches
+    moco.synthetic_batches = lambda batch, size, steps: full(8 if rank == 0 else 6, size, 1)
+    moco.main(["--synthetic", "--arch", "resnet18", "--K", "64", "--synthetic-batch", "8",
+               "--synthetic-size", "32", "--log-every", "1"])
+
+if __name__ == "__main__":
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(run, args=(port,), nprocs=2)
+"""
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "two_ranks.py")
+            with open(path, "w") as f:
+                f.write(script)
+            env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+            env["CUDA_VISIBLE_DEVICES"] = ""
+            try:
+                r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True, timeout=120)
+            except subprocess.TimeoutExpired:
+                self.fail("the ranks trained on batches of different sizes and hung")
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("done: 0 steps", r.stdout)
+
 
 if __name__ == "__main__":
     unittest.main()
