@@ -20,6 +20,8 @@ cd "$(dirname "$0")/../.." || exit 2
 export PIPELINE_PRODUCER="cd $(printf %q "$PWD") && $1"
 log="${OUT:-/tmp}/gpu_check.log"
 {
+  # Interrupted (bench/gpu/run.sh's timeout sends SIGINT): stop here, not at the next step.
+  trap 'echo "run_gpu_check: interrupted"; exit 130' INT
   python3 -c 'import pyarrow, torch; print("pyarrow", pyarrow.__version__, "torch", torch.__version__)' || exit 2
   status=0
   if python3 -c 'import pytest' 2>/dev/null; then
