@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -33,6 +35,32 @@ type SkipReport struct {
 	Total   int64                 `json:"total"`
 	Reasons map[string]*SkipCount `json:"by_reason"`
 	Shards  []ShardSkip           `json:"shards"`
+}
+
+// Empty reports whether nothing was skipped, neither a sample nor a shard.
+func (r SkipReport) Empty() bool { return r.Total == 0 && len(r.Shards) == 0 }
+
+// Brief lists the bad shards and the skip reasons, the first few of each, in one line: what
+// to tell a user whose run produced nothing.
+func (r SkipReport) Brief() string {
+	var parts []string
+	for i, sh := range r.Shards {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more shard errors", len(r.Shards)-3))
+			break
+		}
+		parts = append(parts, sh.Error)
+	}
+	reasons := make([]string, 0, len(r.Reasons))
+	for reason := range r.Reasons {
+		reasons = append(reasons, reason)
+	}
+	sort.Strings(reasons)
+	for _, reason := range reasons {
+		c := r.Reasons[reason]
+		parts = append(parts, fmt.Sprintf("%d skipped as %s (%s)", c.Count, reason, strings.Join(c.Keys[:min(len(c.Keys), 3)], ", ")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func (l *SkipLog) add(se *SampleError) {

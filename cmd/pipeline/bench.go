@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sort"
-	"strings"
 	"sync"
 
 	"pipeline/pipeline"
@@ -114,28 +112,10 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// skipDetail lists, after a colon, the bad shards and the skip reasons of a run (the first few
-// of each), to say why it emitted nothing; "" when there were none.
+// skipDetail is the report's Brief after a colon, or "" when nothing was skipped.
 func skipDetail(s pipeline.SkipReport) string {
-	var parts []string
-	for i, sh := range s.Shards {
-		if i == 3 {
-			parts = append(parts, fmt.Sprintf("and %d more shard errors", len(s.Shards)-3))
-			break
-		}
-		parts = append(parts, sh.Error)
-	}
-	reasons := make([]string, 0, len(s.Reasons))
-	for r := range s.Reasons {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		c := s.Reasons[r]
-		parts = append(parts, fmt.Sprintf("%d skipped as %s (%s)", c.Count, r, strings.Join(c.Keys[:min(len(c.Keys), 3)], ", ")))
-	}
-	if len(parts) == 0 {
+	if s.Empty() {
 		return ""
 	}
-	return ": " + strings.Join(parts, "; ")
+	return ": " + s.Brief()
 }

@@ -440,15 +440,18 @@ func TestBadSourceKeepsTheEarlierOutput(t *testing.T) {
 }
 
 // A run of which every shard is missing skips them, as any bad shard, but then fails: nothing
-// reached the sink.
+// reached the sink. The arrow-file an earlier run wrote is left as it was.
 func TestRunWithNothingReadFails(t *testing.T) {
 	dir := t.TempDir()
-	cfg := writeConfig(t, dir, 1)
+	cfg, out, before := firstRun(t, dir)
 	missing := filepath.Join(dir, "gone-000000.tar")
 	var stdout, stderr bytes.Buffer
 	args := []string{"run", cfg, "--progress", "off", "--set", "source.shards=" + missing}
 	if code := runMain(args, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no sample reached the sink: shard "+missing+": missing_shard") {
 		t.Fatalf("exit %d, want 1 and an error naming the missing shard:\n%s", code, stderr.String())
+	}
+	if after, _ := os.ReadFile(out); !bytes.Equal(before, after) {
+		t.Fatalf("the earlier output changed: %d bytes before, %d after", len(before), len(after))
 	}
 }
 

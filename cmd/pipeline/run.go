@@ -131,11 +131,6 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if *state != "" {
 		fmt.Fprintf(stderr, "state in %s (resume with --resume %s)\n", *state, *state)
 	}
-	// Bad shards and samples are skipped and the run goes on, but a run of which nothing at
-	// all reached the sink has failed, whatever the reasons.
-	if runErr == nil && sum.Emitted == 0 && sum.Stopped == "" && (sum.Skipped.Total > 0 || len(sum.Skipped.Shards) > 0) {
-		return fmt.Errorf("%s: no sample reached the sink%s", cfg.File(), skipDetail(sum.Skipped))
-	}
 	return runErr
 }
 

@@ -361,6 +361,12 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		opt.OnStart(r, budget)
 	}
 	stopped, elapsed, runErr := waitForEnd(r, opt)
+	// Bad shards and samples are skipped and the run goes on, but a run of which nothing at all
+	// reached the sink has failed, whatever the reasons: the sink hears of it (an arrow-file
+	// then keeps what an earlier run wrote).
+	if skips := r.Skips(); runErr == nil && stopped == "" && batcher.Stats().Emitted == 0 && !skips.Empty() {
+		runErr = fmt.Errorf("%s: no sample reached the sink: %s", j.Config.File(), skips.Brief())
+	}
 	if f, ok := snk.(sink.Failer); ok && runErr != nil {
 		f.Fail(runErr)
 	}

@@ -35,9 +35,13 @@ type Sink struct {
 
 	batches, samples atomic.Int64
 	closed           bool
+	failed           bool // the run failed (Fail): a file that got no batch is left as it was
 }
 
-// New creates (or truncates) the file at cfg.Path, and the folders above it.
+// New opens the file at cfg.Path for writing, making the folders above it, so that a path that
+// cannot be written fails before the run. The file is truncated at the first batch, or at Close
+// of a run that ended well without one: a run that fails before producing anything leaves what
+// an earlier run wrote there.
 func New(cfg Config) (*Sink, error) {
 	if cfg.Path == "" {
 		return nil, errors.New("arrowfile: sink.path is empty (give a file path, or - for stdout)")
@@ -48,7 +52,7 @@ func New(cfg Config) (*Sink, error) {
 		if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("arrowfile: %w", err)
 		}
-		f, err := os.Create(cfg.Path)
+		f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE, 0o666)
 		if err != nil {
 			return nil, fmt.Errorf("arrowfile: %w", err)
 		}
@@ -67,6 +71,9 @@ func (s *Sink) Write(_ context.Context, rec arrow.RecordBatch) error {
 		return fmt.Errorf("arrowfile %s: Write after Close", s.path)
 	}
 	if s.writer == nil {
+		if err := s.truncate(); err != nil {
+			return err
+		}
 		s.schema = rec.Schema()
 		s.writer = ipc.NewWriter(s.buf, ipc.WithSchema(s.schema))
 	} else if !rec.Schema().Equal(s.schema) {
@@ -84,8 +91,25 @@ func (s *Sink) Write(_ context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
+// truncate empties the file (nothing to do for stdout, a pipe or a device).
+func (s *Sink) truncate() error {
+	if s.file == nil {
+		return nil
+	}
+	if fi, err := s.file.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return nil
+	}
+	if err := s.file.Truncate(0); err != nil {
+		return fmt.Errorf("arrowfile %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Fail marks the run failed: Close then leaves a file that got no batch as it was.
+func (s *Sink) Fail(error) { s.failed = true }
+
 // Close ends the stream, flushes it and closes the file (never stdout). A stream that got no
-// batch has no schema to write, so the file stays empty.
+// batch has no schema to write, so the file is left empty, or as it was when the run failed.
 func (s *Sink) Close() error {
 	if s.closed {
 		return nil
@@ -94,6 +118,8 @@ func (s *Sink) Close() error {
 	var errs []error
 	if s.writer != nil {
 		errs = append(errs, s.writer.Close()) // writes the end-of-stream marker
+	} else if !s.failed {
+		errs = append(errs, s.truncate())
 	}
 	errs = append(errs, s.buf.Flush())
 	if s.file != nil {
@@ -127,4 +153,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink   = (*Sink)(nil)
+	_ sink.Failer = (*Sink)(nil)
+)

@@ -320,3 +320,47 @@ func TestPyarrowReadsFixedShapeTensor(t *testing.T) {
 		t.Fatalf("pyarrow read %s\nGo wrote   %s", gotJS, wantJS)
 	}
 }
+
+// The file is rewritten from the first batch on. A run that fails before any batch leaves what
+// an earlier run wrote; one that ends well without a batch leaves it empty; a shorter stream
+// leaves none of the longer one's bytes behind.
+func TestEarlierFileKeptUntilTheFirstBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.arrows")
+	old := append(bytes.Repeat([]byte("x"), 1<<20), "an earlier run's batches"...)
+	for _, tc := range []struct {
+		name    string
+		batches int
+		fail    bool
+		want    func(b []byte) bool
+	}{
+		{"failed before a batch", 0, true, func(b []byte) bool { return bytes.Equal(b, old) }},
+		{"ended well without a batch", 0, false, func(b []byte) bool { return len(b) == 0 }},
+		{"a batch, then failed", 1, true, func(b []byte) bool { return len(readStream(t, bytes.NewReader(b)).Index) == 1 }},
+	} {
+		if err := os.WriteFile(path, old, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, rec := range makeBatches(t, 1) {
+			if i >= tc.batches {
+				rec.Release()
+				continue
+			}
+			if err := s.Write(context.Background(), rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tc.fail {
+			s.Fail(fmt.Errorf("the run failed"))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(path); !tc.want(b) {
+			t.Errorf("%s: the file holds %d bytes: %.40q...", tc.name, len(b), b)
+		}
+	}
+}
