@@ -92,45 +92,23 @@ class TrainMocoTest(unittest.TestCase):
         self.assertEqual(taken, ["end"])
 
     def test_ranks_with_unequal_batch_counts_stop_together(self):
-        # Batch i goes to rank i mod world: here rank 0 gets 3 batches, rank 1 gets 2. Two CPU
-        # ranks (gloo) in a subprocess, so that a hang fails the test instead of hanging it.
-        script = f"""
-import importlib.util, os, socket, torch.multiprocessing as mp
-
-def run(rank, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
-    spec = importlib.util.spec_from_file_location("train_moco", {EXAMPLE!r})
-    moco = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(moco)
-    full = moco.synthetic_batches
-    moco.synthetic_batches = lambda batch, size, steps: full(batch, size, 3 - rank)
-    moco.main(["--synthetic", "--arch", "resnet18", "--K", "64", "--synthetic-batch", "8",
-               "--synthetic-size", "32", "--log-every", "1"])
-
-if __name__ == "__main__":
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(run, args=(port,), nprocs=2)
-"""
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "two_ranks.py")
-            with open(path, "w") as f:
-                f.write(script)
-            env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-            env["CUDA_VISIBLE_DEVICES"] = ""
-            try:
-                r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True, timeout=120)
-            except subprocess.TimeoutExpired:
-                self.fail("the rank with one batch more waited for the other forever")
-        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        # Batch i goes to rank i mod world: here rank 0 gets 3 batches, rank 1 gets 2.
+        r = self.run_two_ranks("full(batch, size, 3 - rank)",
+                               "the rank with one batch more waited for the other forever")
         self.assertIn("done: 2 steps", r.stdout)
 
     def test_partial_batch_in_the_first_round_is_dropped_by_all_ranks(self):
         # A stream of exactly world batches, the last one short: rank 1's first batch is the
         # partial one. No rank may train on it (the ranks' batches would differ in size in
         # the key all-gathers), and none may train without the others.
+        r = self.run_two_ranks("full(8 if rank == 0 else 6, size, 1)",
+                               "the ranks trained on batches of different sizes and hung")
+        self.assertIn("done: 0 steps", r.stdout)
+
+    def run_two_ranks(self, batches, hang):
+        """Runs train_moco.py --synthetic as two CPU ranks (gloo) in a subprocess, so that a hang
+        fails the test instead of hanging it; rank r's batches are the expression batches (of
+        full, the real synthetic_batches, batch, size and rank)."""
         script = f"""
 import importlib.util, os, socket, torch.multiprocessing as mp
 
@@ -141,7 +119,7 @@ def run(rank, port):
     moco = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(moco)
     full = moco.synthetic_batches
-    moco.synthetic_batches = lambda batch, size, steps: full(8 if rank == 0 else 6, size, 1)
+    moco.synthetic_batches = lambda batch, size, steps: {batches}
     moco.main(["--synthetic", "--arch", "resnet18", "--K", "64", "--synthetic-batch", "8",
                "--synthetic-size", "32", "--log-every", "1"])
 
@@ -160,9 +138,9 @@ if __name__ == "__main__":
             try:
                 r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True, timeout=120)
             except subprocess.TimeoutExpired:
-                self.fail("the ranks trained on batches of different sizes and hung")
+                self.fail(hang)
         self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        self.assertIn("done: 0 steps", r.stdout)
+        return r
 
 
 if __name__ == "__main__":
