@@ -212,3 +212,51 @@ func trainAndClose(t *testing.T, mem memory.Allocator, cfg Config, batches int, 
 		t.Fatal(err)
 	}
 }
+
+// A run resumed from a checkpoint taken at the end of an epoch (a periodic one, before the
+// next epoch's first batch ran the kNN monitor) still evaluates that epoch, then its own.
+func TestResumedSinkEvaluatesTheCheckpointsEpoch(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	cfg := tinyConfig()
+	cfg.CheckpointDir = t.TempDir()
+	cfg.KNNK = 2
+	crashed := newTestTrainer(t, cfg)
+	for i := range 2 {
+		if _, err := crashed.TrainStep(randomViews(uint64(i), 4, 8, 8), randomViews(uint64(9+i), 4, 8, 8), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := crashed.Save(cfg.CheckpointDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	images := flatBytes(randomViews(7, 4, 8, 8))
+	split := func(yield func(LabeledBatch, error) bool) {
+		yield(LabeledBatch{Images: images, N: 4, H: 8, W: 8, Labels: []int32{0, 1, 0, 1}}, nil)
+	}
+	s, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, k := randomViews(20, 4, 8, 8), randomViews(21, 4, 8, 8)
+	if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 2 {
+		t.Errorf("kNN evaluated %d times (%v), want 2: epoch 0, owed by the checkpoint, and epoch 1", len(got), got)
+	}
+	// The final checkpoint says epoch 1 was evaluated: resuming it owes nothing more.
+	r, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := r.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 0 {
+		t.Errorf("a resumed run with nothing to train evaluated %d times, want 0", len(got))
+	}
+}

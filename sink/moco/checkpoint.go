@@ -21,6 +21,7 @@ type checkpointFile struct {
 	Config        Config
 	Step          int64
 	Epoch         int
+	KNNDone       int // Trainer.knnDone
 	Batch, H, W   int
 	PipelineState []byte // opaque position of the data pipeline after the last trained batch
 	Variables     []savedVariable
@@ -40,7 +41,7 @@ const checkpointPrefix = "checkpoint-"
 // pointer, step, epoch, pipeline position) to dir/checkpoint-<step>, atomically, and keeps the
 // newest cfg.CheckpointKeep checkpoints.
 func (t *Trainer) Save(dir string, pipelineState []byte) (string, error) {
-	ck := checkpointFile{Config: t.cfg, Step: t.step, Epoch: t.epoch, Batch: t.batch, H: t.height, W: t.width,
+	ck := checkpointFile{Config: t.cfg, Step: t.step, Epoch: t.epoch, KNNDone: t.knnDone, Batch: t.batch, H: t.height, W: t.width,
 		PipelineState: pipelineState}
 	for v := range t.ctx.IterVariables() {
 		value, err := v.Value()
@@ -173,7 +174,7 @@ func (t *Trainer) Load(path string) (pipelineState []byte, err error) {
 			return nil, fmt.Errorf("checkpoint %s: variable %s/%s: %w", path, sv.Scope, sv.Name, err)
 		}
 	}
-	t.step, t.epoch = ck.Step, ck.Epoch
+	t.step, t.epoch, t.knnDone = ck.Step, ck.Epoch, ck.KNNDone
 	if ck.Batch > 0 {
 		if err := t.ensureShapes(ck.Batch, ck.H, ck.W); err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", path, err)

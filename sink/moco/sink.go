@@ -60,7 +60,7 @@ type Sink struct {
 }
 
 type runStats struct {
-	steps, stepsThisEpoch  int64
+	steps                  int64
 	lastLoss, lastAccuracy float32
 	lastLR                 float64
 	waitNs, stepNs         int64 // after the first step (which compiles)
@@ -240,15 +240,12 @@ func (s *Sink) train() {
 		if !ok {
 			break
 		}
-		if b.epoch != epoch && s.stats.stepsThisEpoch > 0 {
+		if b.epoch != epoch && s.trainer.KNNDue() {
 			if err := s.evaluate(false); err != nil {
 				b.release()
 				s.err = err
 				return
 			}
-			s.mu.Lock()
-			s.stats.stepsThisEpoch = 0
-			s.mu.Unlock()
 		}
 		epoch = b.epoch
 		if !compiled {
@@ -275,7 +272,7 @@ func (s *Sink) train() {
 			}
 		}
 	}
-	if s.stats.stepsThisEpoch > 0 {
+	if s.trainer.KNNDue() {
 		if err := s.evaluate(false); err != nil {
 			s.err = err
 			return
@@ -297,7 +294,6 @@ func (s *Sink) record(res StepResult, wait, step time.Duration) {
 		st.timedSteps++
 	}
 	st.steps++
-	st.stepsThisEpoch++
 	st.lastLoss, st.lastAccuracy, st.lastLR = res.Loss, res.Accuracy, res.LR
 	steps := st.steps
 	s.mu.Unlock()
@@ -317,6 +313,9 @@ func (s *Sink) evaluate(atInit bool) error {
 	acc, err := s.trainer.KNNAccuracy(*s.opts.KNN)
 	if err != nil {
 		return fmt.Errorf("moco sink: knn monitor: %w", err)
+	}
+	if !atInit {
+		s.trainer.KNNDone()
 	}
 	s.mu.Lock()
 	if atInit {

@@ -47,6 +47,7 @@ type Trainer struct {
 	batch, height, width int // fixed by the first batch (or a checkpoint)
 	step                 int64
 	epoch                int
+	knnDone              int // 1 + the last epoch the kNN monitor evaluated (0: none); checkpointed
 
 	// nativeConv keeps GoMLX's convolution even on SimpleGo (tests of the XLA code path).
 	nativeConv bool
@@ -202,6 +203,13 @@ func (t *Trainer) TrainStep(imq, imk *tensors.Tensor, epoch int) (res StepResult
 	t.epoch = epoch
 	return res, nil
 }
+
+// KNNDue reports whether steps were trained in the current epoch since the kNN monitor last
+// evaluated it: a run resumed from a checkpoint taken at an epoch's end still owes that epoch's.
+func (t *Trainer) KNNDue() bool { return t.step > 0 && t.knnDone != t.epoch+1 }
+
+// KNNDone records that the kNN monitor evaluated the current epoch.
+func (t *Trainer) KNNDone() { t.knnDone = t.epoch + 1 }
 
 // permutation is the key shuffle of the current step: drawn from (seed, step) so that a
 // resumed run shuffles exactly like an uninterrupted one.
