@@ -17,6 +17,7 @@ import (
 
 	"pipeline/augment"
 	"pipeline/augment/internal/imageio"
+	"pipeline/internal/cli"
 	"pipeline/pipeline"
 )
 
@@ -75,10 +76,10 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
-		return err
+		return cli.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+		return cli.Usagef("unexpected argument %q (see --help)", fs.Arg(0))
 	}
 	modes := 0
 	for _, on := range []bool{o.params != "", o.sample > 0, o.grid != ""} {
@@ -87,7 +88,7 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if modes > 1 {
-		return errors.New("--params, --sample and --grid are different modes: give one")
+		return cli.Usagef("--params, --sample and --grid are different modes: give one")
 	}
 	switch {
 	case o.params != "":
@@ -104,7 +105,7 @@ func Main(args []string, stdout, stderr io.Writer) error {
 func require(flags map[string]string) error {
 	for _, name := range []string{"input", "recipe", "out"} {
 		if v, ok := flags[name]; ok && v == "" {
-			return fmt.Errorf("--%s is required in this mode (see --help)", name)
+			return cli.Usagef("--%s is required in this mode (see --help)", name)
 		}
 	}
 	return nil
@@ -241,7 +242,7 @@ func replay(o options, stderr io.Writer) error {
 		}
 	} else {
 		if o.group != "" {
-			return errors.New("--group needs --recipe")
+			return cli.Usagef("--group needs --recipe")
 		}
 		if view, err = augment.Replay(src, p); err != nil {
 			return fmt.Errorf("%s: %w", o.params, err)
@@ -256,7 +257,7 @@ func replay(o options, stderr io.Writer) error {
 
 func sample(o options, stdout io.Writer) error {
 	if o.recipe == "" || o.sample < 1 || o.width < 1 || o.height < 1 {
-		return errors.New("--sample N needs --recipe, N >= 1, --width W >= 1 and --height H >= 1")
+		return cli.Usagef("--sample N needs --recipe, N >= 1, --width W >= 1 and --height H >= 1")
 	}
 	r, err := loadRecipe(o.recipe)
 	if err != nil {
@@ -293,7 +294,7 @@ func parseGrid(s string) (cols, rows int, err error) {
 		}
 	}
 	if !ok || err != nil || cols < 1 || rows < 1 || cols > 1024 || rows > 1024 || cols*rows > 1024 {
-		return 0, 0, fmt.Errorf("--grid %q: want COLSxROWS such as 4x4 (at most 1024 cells)", s)
+		return 0, 0, cli.Usagef("--grid %q: want COLSxROWS such as 4x4 (at most 1024 cells)", s)
 	}
 	return cols, rows, nil
 }

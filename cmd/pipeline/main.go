@@ -16,6 +16,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"pipeline/internal/cli"
 )
 
 const usage = `usage: pipeline <command> [arguments]
@@ -63,21 +65,17 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "pipeline %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "pipeline %s: %v\n", args[0], err)
+		if cli.IsUsage(err) {
 			return 2
 		}
-		fmt.Fprintf(stderr, "pipeline %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0
 }
 
-// usageError is a mistake in the command line (exit status 2).
-type usageError struct{ error }
-
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+// usagef is a mistake in the command line (exit status 2).
+func usagef(format string, args ...any) error { return cli.Usagef(format, args...) }
 
 // parseArgs parses flags that may come before or after the positional arguments, as in
 // `pipeline run train.yaml --set seed=3`.
@@ -88,7 +86,7 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, usageError{err}
+			return nil, cli.Usage(err)
 		}
 		args = fs.Args()
 		if len(args) == 0 {

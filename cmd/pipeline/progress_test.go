@@ -118,6 +118,11 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"version", "extra"}, 2, "version takes no arguments"},
 		{[]string{"version"}, 0, "JPEG decoder"},
+		{[]string{"shard", "--from", "x"}, 2, "--out is required"},
+		{[]string{"augment", "--input", "x.png", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"augment", "--grid", "4by4", "--input", "x.png", "--recipe", "mocov2", "--out", "g.png"}, 2, `--grid "4by4"`},
+		{[]string{"eval", "linear", "-checkpoint", "x"}, 2, "is required"},
+		{[]string{"run", "--bogus"}, 2, "flag provided but not defined"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := runMain(tc.args, &stdout, &stderr)

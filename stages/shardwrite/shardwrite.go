@@ -30,6 +30,7 @@ import (
 	"math/rand/v2"
 	"os"
 
+	"pipeline/internal/cli"
 	"pipeline/stages/folder"
 )
 
@@ -54,16 +55,16 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	maxSide := fs.Int("max-side", 0, "folder images: downscale those with a longer side over N pixels; 0: copy as they are")
 	quality := fs.Int("quality", 90, "JPEG quality of downscaled images")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return cli.Usagef("unexpected arguments %q", fs.Args())
 	}
 	if *out == "" {
-		return errors.New("--out is required")
+		return cli.Usagef("--out is required")
 	}
 	if *limit < 0 || *maxSide < 0 || *quality < 1 || *quality > 100 {
-		return errors.New("--limit and --max-side cannot be negative; --quality is 1 to 100")
+		return cli.Usagef("--limit and --max-side cannot be negative; --quality is 1 to 100")
 	}
 	var in input
 	switch {
@@ -83,7 +84,7 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		}
 		in = s
 	default:
-		return errors.New("give either --from DIR or both --idx-images and --idx-labels")
+		return cli.Usagef("give either --from DIR or both --idx-images and --idx-labels")
 	}
 	w, err := NewWriter(*out, *perShard, stdout)
 	if err != nil {

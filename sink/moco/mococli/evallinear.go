@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 
+	"pipeline/internal/cli"
 	"pipeline/sink/moco"
 	"pipeline/sink/moco/device"
 	"pipeline/sink/moco/idxdata"
@@ -38,13 +39,13 @@ func EvalLinearMain(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&lc.WeightDecay, "weight-decay", lc.WeightDecay, "weight decay")
 	fs.IntVar(&lc.Batch, "batch", lc.Batch, "classifier batch size")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	for name, v := range map[string]string{"-checkpoint": *checkpoint, "-train-images": *trainImages,
 		"-train-labels": *trainLabels, "-test-images": *testImages, "-test-labels": *testLabels} {
 		if v == "" {
 			fs.Usage()
-			return fmt.Errorf("eval linear: %s is required", name)
+			return cli.Usagef("eval linear: %s is required", name)
 		}
 	}
 	path, err := resolveCheckpoint(*checkpoint)
