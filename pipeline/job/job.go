@@ -361,6 +361,9 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		opt.OnStart(r, budget)
 	}
 	stopped, elapsed, runErr := waitForEnd(r, opt)
+	if lim, ok := limited.(*limitSource); ok && lim.left == 0 && stopped == "" {
+		stopped = "limit"
+	}
 	// Bad shards and samples are skipped and the run goes on, but a run of which nothing at all
 	// reached the sink has failed, whatever the reasons: the sink hears of it (an arrow-file
 	// then keeps what an earlier run wrote).
@@ -371,9 +374,6 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		f.Fail(runErr)
 	}
 	closeErr := snk.Close()
-	if lim, ok := limited.(*limitSource); ok && lim.left == 0 && stopped == "" {
-		stopped = "limit"
-	}
 
 	bs := batcher.Stats()
 	s := &Summary{
