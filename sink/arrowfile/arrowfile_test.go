@@ -361,6 +361,8 @@ func TestEarlierFileKeptUntilTheFirstBatch(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(path); !tc.want(b) {
 			t.Errorf("%s: the file holds %d bytes: %.40q...", tc.name, len(b), b)
+		} else if n := s.Summary()["bytes"].(int64); tc.batches > 0 && int64(len(b)) != n {
+			t.Errorf("%s: the file holds %d bytes, the stream %d: the earlier run's are left after it", tc.name, len(b), n)
 		}
 	}
 }
