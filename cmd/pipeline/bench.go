@@ -57,7 +57,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	build := func(epochs int) (*job.Job, error) {
 		yaml := fmt.Sprintf("source:\n  shards: %q\n  shuffle_buffer: 0\nepochs: %d\nviews: %s\nbatch:\n  size: 32\nworkers:\n  decode: %d\n  augment: %d\nmemory_budget: 2GiB\n",
 			*shards, epochs, *recipe, *workers*job.DefaultWorkersPerCore, *workers*job.DefaultWorkersPerCore)
-		cfg, err := config.Parse("bench", []byte(yaml), nil)
+		cfg, err := config.Parse("--shards "+*shards, []byte(yaml), nil) // the name errors give
 		if err != nil {
 			return nil, err
 		}

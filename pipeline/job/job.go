@@ -258,22 +258,19 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		// A trainer that restored a checkpoint knows where its data stopped.
 		start, err := resumePosition(snk)
 		if err != nil {
-			snk.Close()
-			return nil, err
+			return nil, abort(snk, err)
 		}
 		if start != nil {
 			opt.Start, srcOpt.Start = start, *start
 			src.Close()
 			if src, err = source.Open(j.Source, srcOpt); err != nil {
-				snk.Close()
-				return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
+				return nil, abort(snk, fmt.Errorf("%s: %w", j.Config.File(), err))
 			}
 		}
 	}
 	batcher, err := batch.New(j.Batch, j.Groups, budget.Batches, nil)
 	if err != nil {
-		snk.Close()
-		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
+		return nil, abort(snk, fmt.Errorf("%s: %w", j.Config.File(), err))
 	}
 	defer batcher.Close()
 
@@ -390,6 +387,16 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		return s, fmt.Errorf("sink: %w", closeErr)
 	}
 	return s, nil
+}
+
+// abort closes a sink the run could not start with, telling it the run failed first (an
+// arrow-file sink then leaves an earlier run's file as it was), and returns err.
+func abort(snk sink.Sink, err error) error {
+	if f, ok := snk.(sink.Failer); ok {
+		f.Fail(err)
+	}
+	snk.Close()
+	return err
 }
 
 // waitForEnd waits for r to end, stopping its source gracefully when opt.Stop fires or

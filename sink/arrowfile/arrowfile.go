@@ -52,7 +52,8 @@ func New(cfg Config) (*Sink, error) {
 		if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o755); err != nil {
 			return nil, fmt.Errorf("arrowfile: %w", err)
 		}
-		f, err := os.OpenFile(cfg.Path, os.O_WRONLY|os.O_CREATE, 0o666)
+		// Read-write: a FIFO opened write-only would block here until a reader comes.
+		f, err := os.OpenFile(cfg.Path, os.O_RDWR|os.O_CREATE, 0o666)
 		if err != nil {
 			return nil, fmt.Errorf("arrowfile: %w", err)
 		}

@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -364,5 +367,31 @@ func TestEarlierFileKeptUntilTheFirstBatch(t *testing.T) {
 		} else if n := s.Summary()["bytes"].(int64); tc.batches > 0 && int64(len(b)) != n {
 			t.Errorf("%s: the file holds %d bytes, the stream %d: the earlier run's are left after it", tc.name, len(b), n)
 		}
+	}
+}
+
+// A FIFO as the path (a consumer reading the stream as it comes): New does not wait for the
+// reader, the run starts and the first Write waits for it instead.
+func TestNewOnAFIFODoesNotBlock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stream.fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	opened := make(chan error, 1)
+	go func() {
+		s, err := New(Config{Path: path})
+		if err == nil {
+			s.Fail(errors.New("test over"))
+			err = s.Close()
+		}
+		opened <- err
+	}()
+	select {
+	case err := <-opened:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("New blocked on a FIFO with no reader")
 	}
 }
