@@ -106,6 +106,14 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	if *limit > 0 && *limit < len(order) {
 		order = order[:*limit]
 	}
+	// A failed run leaves no half-converted dataset behind for a glob to pick up.
+	abandon := func(err error) error {
+		paths, cerr := w.Close() // again after a failed Close: it only lists the shards then
+		for _, p := range paths {
+			os.Remove(p)
+		}
+		return fmt.Errorf("%w (the %d shards written so far were removed)", errors.Join(err, cerr), len(paths))
+	}
 	width := max(6, len(fmt.Sprint(in.count()-1)))
 	for _, i := range order {
 		s, err := in.sample(i)
@@ -114,20 +122,12 @@ func Main(args []string, stdout, stderr io.Writer) error {
 			err = w.Add(s)
 		}
 		if err != nil {
-			// No half-converted dataset is left behind for a glob to pick up.
-			paths, cerr := w.Close()
-			for _, p := range paths {
-				os.Remove(p)
-			}
-			return fmt.Errorf("sample %d: %w (the %d shards written so far were removed)", i, errors.Join(err, cerr), len(paths))
+			return abandon(fmt.Errorf("sample %d: %w", i, err))
 		}
 	}
 	paths, err := w.Close()
 	if err != nil {
-		for _, p := range paths {
-			os.Remove(p)
-		}
-		return fmt.Errorf("%w (the %d shards written were removed)", err, len(paths))
+		return abandon(err)
 	}
 	fmt.Fprintf(stdout, "%d samples in %d shards\n", len(order), len(paths))
 	return nil
