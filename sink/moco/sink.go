@@ -54,8 +54,7 @@ type Sink struct {
 
 	mu            sync.Mutex
 	pipelineState []byte
-	batchRows     int // fixed by the first batch; others of another size are dropped
-	droppedBatch  int // rows of the batch dropped for its size: it must have been the last
+	batchRows     int // fixed by the first batch; one of another size (the last) is dropped
 	stats         runStats
 }
 
@@ -177,15 +176,15 @@ func (s *Sink) upload(rec arrow.RecordBatch) (*deviceBatch, error) {
 	if s.batchRows == 0 {
 		s.batchRows = q.n
 	}
-	if dropped, rows := s.droppedBatch, s.batchRows; dropped > 0 {
+	// Only one batch is ever dropped, so droppedRows is its size.
+	if dropped, rows := s.stats.droppedRows, s.batchRows; dropped > 0 {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("moco sink: a batch of %d rows after one of %d rows: training uses batches of %d "+
 			"(fixed by the first batch or the checkpoint resumed from); only a short last batch is dropped", q.n, dropped, rows)
 	}
 	drop := q.n != s.batchRows
 	if drop {
-		s.stats.droppedRows += int64(q.n)
-		s.droppedBatch = q.n
+		s.stats.droppedRows = int64(q.n)
 	}
 	s.mu.Unlock()
 	if drop {
