@@ -237,8 +237,10 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	if opt.Start != nil {
 		srcOpt.Start = *opt.Start
 	}
-	// The source opens first: an arrow-file sink truncates its file, which a source that
-	// cannot open (a shard pattern that matches nothing) must not cost.
+	// The source opens first, so that one that cannot (a shard pattern that matches nothing)
+	// fails before a sink that is costly to open and close: a trainer loads its model and
+	// checkpoints again when closed. A trainer that resumes makes the source open once more,
+	// at its position.
 	src, err := source.Open(j.Source, srcOpt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
