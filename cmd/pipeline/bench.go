@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"sync"
 
-	"pipeline/pipeline"
 	"pipeline/pipeline/config"
 	"pipeline/pipeline/job"
 	"pipeline/pipeline/monitor"
@@ -77,12 +76,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if first.Emitted == 0 {
-		detail := skipDetail(first.Skipped)
-		if detail == "" {
-			detail = " (the shards hold no sample)"
-		}
-		return fmt.Errorf("--shards %s: no image could be read and decoded%s", *shards, detail)
+	if first.Emitted == 0 { // with skips, Run has failed, naming them
+		return fmt.Errorf("--shards %s: no image could be read and decoded (the shards hold no sample)", *shards)
 	}
 	j, err := build(1000000)
 	if err != nil {
@@ -110,12 +105,4 @@ func cmdBench(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "%s on %d cores: %.0f samples/s (%d images in %.2fs, decoder %s, %d skipped; machine: %s)\n",
 		res.Recipe, res.Workers, res.TwinViewsPerS, res.Images, res.Seconds, res.Decoder, res.Skipped, topo)
 	return nil
-}
-
-// skipDetail is the report's Brief after a colon, or "" when nothing was skipped.
-func skipDetail(s pipeline.SkipReport) string {
-	if s.Empty() {
-		return ""
-	}
-	return ": " + s.Brief()
 }

@@ -291,3 +291,11 @@ func formatWorkers(stages []monitor.StageProfile, workers map[string]int) string
 	}
 	return strings.Join(parts, ", ")
 }
+
+// skipDetail is the report's Brief after a colon, or "" when nothing was skipped.
+func skipDetail(s pipeline.SkipReport) string {
+	if s.Empty() {
+		return ""
+	}
+	return ": " + s.Brief()
+}
