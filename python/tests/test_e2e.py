@@ -13,7 +13,7 @@ import tempfile
 import threading
 import unittest
 
-from helpers import expected_view, require
+from helpers import expected_view, require, require_producer
 
 PRODUCER = os.environ.get("PIPELINE_PRODUCER", "")
 ROWS, SIDE, BATCHES = 4, 16, 9
@@ -25,7 +25,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-@unittest.skipUnless(PRODUCER, "set PIPELINE_PRODUCER to a command serving batchtest batches at $BATCHTEST_SERVE")
+@require_producer(PRODUCER)
 @require("numpy", "pyarrow")
 class EndToEndTest(unittest.TestCase):
     def run_ranks(self, address, world):
@@ -77,7 +77,7 @@ class EndToEndTest(unittest.TestCase):
         self.run_ranks(f"grpc://127.0.0.1:{free_port()}", 2)
 
 
-@unittest.skipUnless(PRODUCER, "set PIPELINE_PRODUCER to a command serving batchtest batches at $BATCHTEST_SERVE")
+@require_producer(PRODUCER)
 class ProtocolAgainstGoTest(unittest.TestCase):
     """The handshake, refusals and the trailer against the Go producer, without pyarrow: the
     Arrow stream in between is only checked to end with the end-of-stream marker."""
