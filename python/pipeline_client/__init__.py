@@ -12,7 +12,8 @@ module needs neither. See docs/transport.md.
 from .protocol import HandshakeRefused, StreamAborted, parse_address
 
 __all__ = ["HandshakeRefused", "StreamAborted", "parse_address", "PipelineDataset", "normalize",
-           "to_device", "host_tensors", "open_batches", "batch_arrays", "Producer"]
+           "to_device", "host_tensors", "open_batches", "batch_arrays", "Producer",
+           "find_pipeline", "pipeline_run"]
 
 
 def __getattr__(name):
@@ -29,7 +30,7 @@ def __getattr__(name):
     if name == "batch_arrays":
         from .arrays import batch_arrays
         return batch_arrays
-    if name == "Producer":
-        from .producer import Producer
-        return Producer
+    if name in ("Producer", "find_pipeline", "pipeline_run"):
+        from . import producer
+        return getattr(producer, name)
     raise AttributeError(name)
