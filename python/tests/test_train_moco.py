@@ -82,7 +82,7 @@ class TrainMocoTest(unittest.TestCase):
         taken = []
 
         def short_last(batch, size, steps):  # a stream without drop_last: 6 rows at the end
-            yield from full(batch, size, steps)
+            yield from full(batch, size, 2)  # not the 10 steps --steps 0 asks of --synthetic: time
             yield from full(6, size, 1)
             taken.append("end")  # the stream was read to its end
 
