@@ -21,7 +21,9 @@ from helpers import REPO, require, require_pipeline
 PIPELINE = os.environ.get("PIPELINE_BIN") or os.path.join(REPO, "bin", "pipeline")
 CONFIG = os.path.join(REPO, "examples", "train.yaml")
 SAMPLES = 50  # in testdata/imagenet-like
-SMALL = ["views={recipe: mocov2, size: 32}", "epochs=1", "batch.size=8", "workers.augment=1"]
+SHARDS = os.path.join(REPO, "testdata", "imagenet-like", "train-{000000..000002}.tar")  # whatever the cwd
+SMALL = [f"source.shards={SHARDS}", "views={recipe: mocov2, size: 32}", "epochs=1", "batch.size=8",
+         "workers.augment=1"]
 
 
 def free_port():
