@@ -27,7 +27,7 @@ def open_batches(address: str, rank: int = 0, world: int = 1, timeout: float = 6
     return _socket_batches(addr, rank, world, timeout)
 
 
-def _socket_batches(addr, rank, world, timeout):
+def _socket_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[pa.RecordBatch]:
     sock, f = protocol.connect(addr, rank, world, timeout)
     try:
         try:
@@ -50,7 +50,7 @@ def _socket_batches(addr, rank, world, timeout):
         sock.close()
 
 
-def _flight_batches(addr, rank, world, timeout):
+def _flight_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[pa.RecordBatch]:
     import pyarrow.flight as flight  # only Flight users need it
 
     ticket = flight.Ticket(f"rank={rank}/world={world}".encode())
