@@ -25,9 +25,12 @@ type Failer interface {
 }
 
 // Stateful is a sink that checkpoints the pipeline's position with its own state (a trainer),
-// so that a resumed run reads exactly the samples the interrupted one had not yet consumed.
-// The runtime calls SetPipelineState before each Write with the position right after that
-// batch, and, at start, resumes from PipelineState when it is not empty.
+// or passes it on to consumers that do (the socket and Flight sinks), so that a resumed run
+// reads exactly the samples the interrupted one had not yet consumed. The state is JSON
+// {"epoch":E,"offset":O,"batches":N}: the source position and the batches of the stream up to
+// it (those of the runs resumed from included). The runtime calls SetPipelineState once before
+// the first Write with where the run starts, then before each Write with the state right after
+// that batch; at start, it resumes from PipelineState when it is not empty.
 type Stateful interface {
 	SetPipelineState(state []byte)
 	PipelineState() []byte

@@ -75,15 +75,17 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	}
 	opt := job.Options{}
 	if *resume != "" {
-		p, err := readState(*resume)
+		st, err := readState(*resume)
 		if err != nil {
 			return err
 		}
 		if err := checkResumeOutput(cfg); err != nil {
 			return err
 		}
-		opt.Start = p
-		fmt.Fprintf(stderr, "resuming at epoch %d, sample %d of that epoch\n", p.Epoch, p.Offset)
+		p := st.Position
+		opt.Start, opt.StartBatches = &p, st.Batches
+		fmt.Fprintf(stderr, "resuming at epoch %d, sample %d of that epoch, after batch %d of the stream\n",
+			p.Epoch, p.Offset, st.Batches)
 	}
 	ctx, stop, cancel := signalContext(stderr)
 	defer cancel()
@@ -228,22 +230,27 @@ func checkResumeOutput(cfg *config.Config) error {
 	return nil
 }
 
-func readState(path string) (*source.Position, error) {
+func readState(path string) (runState, error) {
+	var st runState
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return st, err
 	}
-	var st runState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("state file %s: %w", path, err)
+		return st, fmt.Errorf("state file %s: %w", path, err)
 	}
-	return &st.Position, nil
+	if st.Batches < 0 {
+		return st, fmt.Errorf("state file %s: batches %d is negative", path, st.Batches)
+	}
+	return st, nil
 }
 
 // runState is the --state file: the source position right after the last batch the sink
-// accepted, and how many batches that was. A run killed between the sink's write and the
-// state's rewrite leaves one batch more in the sink's output than the state counts; a consumer
-// that resumes keeps the first Batches batches.
+// accepted, and how many batches of the stream that was (counting those of the runs it resumed
+// from: a resumed run numbers its batches on from there). A run killed between the sink's
+// write and the state's rewrite leaves one batch more in the sink's output than the state
+// counts; a consumer that resumes keeps the batches up to the count. The socket and Flight
+// sinks' batches carry such a state (pipeline.round_start), for a trainer to resume from.
 type runState struct {
 	Position source.Position `json:"position"`
 	Batches  int64           `json:"batches"`

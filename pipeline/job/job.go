@@ -216,6 +216,9 @@ type Options struct {
 	Duration time.Duration
 	// Start resumes the source from a saved position.
 	Start *source.Position
+	// StartBatches is how many batches of the stream precede Start (the runs resumed from):
+	// the count handed to a stateful sink and OnDelivered continues from it.
+	StartBatches int64
 	// Stop, when it fires, stops the source gracefully: items in flight still reach the sink.
 	Stop <-chan struct{}
 	// NoTiming turns the runtime's per-item timing off (busy, starved and blocked times and
@@ -224,8 +227,9 @@ type Options struct {
 	// OnStart is called with the live run once every stage is wired (progress, profiling).
 	OnStart func(r *pipeline.Run, b *pipeline.Budget)
 	// OnDelivered is called from the sink's goroutine after each batch the sink accepted,
-	// with the number of batches accepted so far and the source position right after the
-	// last of them: the state to save for an exact resume.
+	// with the number of batches of the stream so far (StartBatches plus those the sink
+	// accepted) and the source position right after the last of them: the state to save for
+	// an exact resume.
 	OnDelivered func(batches int64, pos source.Position) error
 }
 
@@ -258,12 +262,12 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	}
 	if opt.Start == nil {
 		// A trainer that restored a checkpoint knows where its data stopped.
-		start, err := resumePosition(snk)
+		start, batches, err := resumePosition(snk)
 		if err != nil {
 			return nil, abort(snk, err)
 		}
 		if start != nil {
-			opt.Start, srcOpt.Start = start, *start
+			opt.Start, opt.StartBatches, srcOpt.Start = start, batches, *start
 			src.Close()
 			if src, err = source.Open(j.Source, srcOpt); err != nil {
 				return nil, abort(snk, fmt.Errorf("%s: %w", j.Config.File(), err))
@@ -353,7 +357,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	var delivered deliveredPosition
 	delivered.set(srcOpt.Start)
 	r.Go(func(ctx context.Context) error {
-		return drainToSink(ctx, records, snk, sinkStats, &delivered, opt.OnDelivered)
+		return drainToSink(ctx, records, snk, sinkStats, &delivered, opt.StartBatches, opt.OnDelivered)
 	})
 
 	if opt.OnStart != nil {
@@ -446,14 +450,20 @@ func (d *deliveredPosition) set(p source.Position) { d.mu.Lock(); d.pos = p; d.m
 
 func (d *deliveredPosition) get() source.Position { d.mu.Lock(); defer d.mu.Unlock(); return d.pos }
 
-// drainToSink hands records to the sink in order, measuring the sink like any other stage.
+// drainToSink hands records to the sink in order, measuring the sink like any other stage. A
+// stateful sink hears where the stream starts (the position delivered holds, after before
+// batches), then before each batch where it stands after it.
 func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, st *pipeline.StageStats,
-	delivered *deliveredPosition, onDelivered func(int64, source.Position) error) error {
+	delivered *deliveredPosition, before int64, onDelivered func(int64, source.Position) error) error {
 	defer func() {
 		for p := range records { // after an error: give back what is still queued
 			p.rec.Release()
 		}
 	}()
+	stateful, _ := snk.(sink.Stateful)
+	if stateful != nil {
+		stateful.SetPipelineState(positionState(delivered.get(), before))
+	}
 	timed := st.Timed()
 	for {
 		var p positioned
@@ -470,8 +480,8 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 			return nil
 		}
 		batch := st.In.Add(1)
-		if stateful, ok := snk.(sink.Stateful); ok {
-			stateful.SetPipelineState(positionState(p.pos))
+		if stateful != nil {
+			stateful.SetPipelineState(positionState(p.pos, before+batch))
 		}
 		t1 := st.Begin(0)
 		err := writeProtected(ctx, snk, p.rec)
@@ -488,7 +498,7 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		n := st.Out.Add(1)
 		delivered.set(p.pos)
 		if onDelivered != nil {
-			if err := onDelivered(n, p.pos); err != nil {
+			if err := onDelivered(before+n, p.pos); err != nil {
 				return fmt.Errorf("saving the state after batch %d: %w", n, err)
 			}
 		}

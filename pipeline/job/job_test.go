@@ -573,3 +573,41 @@ func TestShippedConfigsBuild(t *testing.T) {
 		}
 	}
 }
+
+// stateSink records the states the runtime hands a stateful sink, and when.
+type stateSink struct {
+	rowSink
+	states []string // each state, then "write" at each Write
+}
+
+func (s *stateSink) SetPipelineState(state []byte) { s.states = append(s.states, string(state)) }
+func (s *stateSink) PipelineState() []byte         { return nil }
+func (s *stateSink) Write(ctx context.Context, rec arrow.RecordBatch) error {
+	s.states = append(s.states, "write")
+	return s.rowSink.Write(ctx, rec)
+}
+
+// A stateful sink hears where the run starts, then before each batch the state right after
+// it; a resumed run counts the stream's batches on from StartBatches, and so does OnDelivered
+// (the --state file).
+func TestStatefulSinkHearsEachBatchsPlaceInTheStream(t *testing.T) {
+	start := source.Position{Epoch: 0, Offset: 17}
+	snk := &stateSink{rowSink: rowSink{groups: []string{"q", "k"}}}
+	var got delivered
+	_, err := build(t, exampleYAML(t)).Run(context.Background(),
+		Options{Sink: snk, Start: &start, StartBatches: 2, OnDelivered: got.record, MaxSamples: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 24 samples from sample 17 (none of them bad): three batches of 8.
+	want := []string{`{"epoch":0,"offset":17,"batches":2}`,
+		`{"epoch":0,"offset":25,"batches":3}`, "write",
+		`{"epoch":0,"offset":33,"batches":4}`, "write",
+		`{"epoch":0,"offset":41,"batches":5}`, "write"}
+	if strings.Join(snk.states, " ") != strings.Join(want, " ") {
+		t.Fatalf("the sink heard\n%s\nwant\n%s", strings.Join(snk.states, "\n"), strings.Join(want, "\n"))
+	}
+	if got.batches != 5 || got.pos != (source.Position{Epoch: 0, Offset: 41}) {
+		t.Fatalf("OnDelivered last reported %d batches at %v, want 5 at offset 41", got.batches, got.pos)
+	}
+}

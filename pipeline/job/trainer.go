@@ -120,25 +120,32 @@ func labelled(cfg source.Config, size, limit int, maxPixels int64) moco.Dataset 
 	}
 }
 
-// positionState encodes a source position as the opaque state a stateful sink checkpoints.
-func positionState(p source.Position) []byte {
-	b, _ := json.Marshal(p)
+// positionState encodes a source position, and the batches of the stream up to it, as the
+// state handed to a stateful sink: {"epoch":E,"offset":O,"batches":N} (sink.Stateful).
+func positionState(p source.Position, batches int64) []byte {
+	b, _ := json.Marshal(pipelineState{p, batches})
 	return b
 }
 
-// resumePosition reads the position a stateful sink restored from its checkpoint, if any.
-func resumePosition(snk sink.Sink) (*source.Position, error) {
+type pipelineState struct {
+	source.Position
+	Batches int64 `json:"batches"`
+}
+
+// resumePosition reads the position a stateful sink restored from its checkpoint, if any, and
+// the batches of the stream before it (0 in a checkpoint written before they were counted).
+func resumePosition(snk sink.Sink) (*source.Position, int64, error) {
 	st, ok := snk.(sink.Stateful)
 	if !ok {
-		return nil, nil
+		return nil, 0, nil
 	}
 	b := st.PipelineState()
 	if len(b) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	var p source.Position
+	var p pipelineState
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("the sink's checkpoint holds a pipeline position that does not parse: %w", err)
+		return nil, 0, fmt.Errorf("the sink's checkpoint holds a pipeline position that does not parse: %w", err)
 	}
-	return &p, nil
+	return &p.Position, p.Batches, nil
 }

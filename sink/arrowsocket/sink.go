@@ -72,7 +72,10 @@ type Sink struct {
 	closed   bool
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink     = (*Sink)(nil)
+	_ sink.Stateful = (*Sink)(nil)
+)
 
 // New opens the socket at cfg.Path and starts accepting consumers.
 func New(cfg Config) (*Sink, error) {
@@ -158,6 +161,13 @@ func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	}
 	return nil
 }
+
+// SetPipelineState takes the stream's positions from the runtime; each batch then carries its
+// own to its consumer, as IPC message metadata (rankqueue.MetaBatch and the rest).
+func (s *Sink) SetPipelineState(state []byte) { s.d.SetPipelineState(state) }
+
+// PipelineState is nil: the consumers keep the checkpoints, and resume with --resume.
+func (s *Sink) PipelineState() []byte { return nil }
 
 // Fail tells the sink the run failed, so that Close ends every stream with an error trailer
 // instead of a clean end. The runtime calls it (when present) before Close after an error.

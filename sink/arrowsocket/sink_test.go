@@ -14,6 +14,7 @@ import (
 	"github.com/goccy/go-yaml"
 
 	"pipeline/sink/arrowsocket/batchtest"
+	"pipeline/sink/arrowsocket/rankqueue"
 	"pipeline/stages/batch/schema"
 )
 
@@ -367,4 +368,21 @@ func TestConfigFromYAML(t *testing.T) {
 	if cfg != want {
 		t.Fatalf("decoded %+v, want %+v", cfg, want)
 	}
+}
+
+// Each batch carries its place in the stream to its rank, as IPC message metadata.
+func TestBatchesCarryTheirPositions(t *testing.T) {
+	s, mem := listen(t, Config{Path: addresses(t)["unix"], World: 2})
+	batchtest.CheckPositions(t, s, mem, small, 2, 3, 5, func(rank int) ([]map[string]string, error) {
+		r, err := Dial(context.Background(), s.Address(), rank, 2)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		var mds []map[string]string
+		for r.Next() {
+			mds = append(mds, rankqueue.Metadata(r.RecordBatch()))
+		}
+		return mds, r.Err()
+	})
 }

@@ -10,6 +10,7 @@ package flight
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +70,10 @@ type Sink struct {
 	closeErr error
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var (
+	_ sink.Sink     = (*Sink)(nil)
+	_ sink.Stateful = (*Sink)(nil)
+)
 
 // New starts the Flight server on cfg.Path.
 func New(cfg Config) (*Sink, error) {
@@ -139,6 +143,14 @@ func (s *Sink) Write(ctx context.Context, rec arrow.RecordBatch) error {
 	return nil
 }
 
+// SetPipelineState takes the stream's positions from the runtime; each batch then carries its
+// own to its client, as the FlightData's app_metadata (a JSON object of rankqueue.MetaBatch and
+// the rest: pyarrow's Flight reader shows no IPC message metadata).
+func (s *Sink) SetPipelineState(state []byte) { s.d.SetPipelineState(state) }
+
+// PipelineState is nil: the clients keep the checkpoints, and resume with --resume.
+func (s *Sink) PipelineState() []byte { return nil }
+
 // Fail tells the sink the run failed, so that Close ends every stream with an error status
 // rather than a clean end.
 func (s *Sink) Fail(err error) { s.d.Fail(err) }
@@ -195,6 +207,16 @@ func (s *Sink) Summary() map[string]any {
 // QueuedBytes is what the rank queues hold now, batches being sent included.
 func (s *Sink) QueuedBytes() int64 { return s.d.QueuedBytes() }
 
+// appMetadata is rec's position metadata as a JSON object, nil when it has none.
+func appMetadata(rec arrow.RecordBatch) []byte {
+	md := rankqueue.Metadata(rec)
+	if md == nil {
+		return nil
+	}
+	b, _ := json.Marshal(md)
+	return b
+}
+
 // DoGet streams one rank's batches. A client that goes away mid-stream fails the run (there
 // is no acknowledgement, so its last batch can be neither counted nor safely resent).
 func (s *Sink) DoGet(t *arrowflight.Ticket, stream arrowflight.FlightService_DoGetServer) error {
@@ -224,7 +246,7 @@ func (s *Sink) DoGet(t *arrowflight.Ticket, stream arrowflight.FlightService_DoG
 		if rec, err = c.Next(ctx); err != nil {
 			break
 		}
-		if err = w.Write(rec); err != nil {
+		if err = w.WriteWithAppMetadata(rec, appMetadata(rec)); err != nil {
 			c.Fail(err)
 			return err
 		}

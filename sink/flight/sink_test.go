@@ -2,6 +2,7 @@ package flight
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -261,4 +262,30 @@ func TestReleasedReaderEndsTheStream(t *testing.T) {
 		<-writeErr
 		t.Fatal("Write still blocked a minute after the only reader was released")
 	}
+}
+
+// Each batch carries its place in the stream to its rank, as the message's app_metadata.
+func TestBatchesCarryTheirPositions(t *testing.T) {
+	s, mem := listen(t, Config{World: 2})
+	batchtest.CheckPositions(t, s, mem, small, 2, 3, 5, func(rank int) ([]map[string]string, error) {
+		c, err := Dial(s.Address())
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		r, err := ReadRank(context.Background(), c, rank, 2)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Release()
+		var mds []map[string]string
+		for r.Next() {
+			var md map[string]string
+			if err := json.Unmarshal(r.LatestAppMetadata(), &md); err != nil {
+				return mds, fmt.Errorf("app_metadata %q: %w", r.LatestAppMetadata(), err)
+			}
+			mds = append(mds, md)
+		}
+		return mds, r.Err()
+	})
 }

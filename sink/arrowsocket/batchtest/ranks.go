@@ -3,6 +3,7 @@ package batchtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -69,6 +70,59 @@ func CheckRanks(t *testing.T, p Producer, mem memory.Allocator, shape Shape, wor
 		}
 		if errs[r] != nil || fmt.Sprint(got[r]) != fmt.Sprint(want) {
 			t.Errorf("rank %d read %v (err %v), want %v", r, got[r], errs[r], want)
+		}
+	}
+}
+
+// StatefulProducer is a transport sink that passes the runtime's positions on (sink.Stateful).
+type StatefulProducer interface {
+	Producer
+	SetPipelineState(state []byte)
+}
+
+// CheckPositions is CheckRanks for a run resumed after `first` batches of Shape.Rows samples
+// each, with the runtime's hand-off of positions: read(rank) returns the metadata of each batch
+// that rank got, and every batch must carry its number in the whole stream (first, first+1,
+// ... dealt by that number), the source position after it and the state at its round's start.
+func CheckPositions(t *testing.T, p StatefulProducer, mem memory.Allocator, shape Shape, world, first, batches int,
+	read func(rank int) ([]map[string]string, error)) {
+	t.Helper()
+	state := func(b int) string { return fmt.Sprintf(`{"epoch":0,"offset":%d}`, b*shape.Rows) }
+	got := make([][]map[string]string, world)
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := range world {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[r], errs[r] = read(r)
+		}()
+	}
+	ctx := context.Background()
+	p.SetPipelineState([]byte(fmt.Sprintf(`{"epoch":0,"offset":%d,"batches":%d}`, first*shape.Rows, first)))
+	for b := first; b < first+batches; b++ {
+		p.SetPipelineState([]byte(fmt.Sprintf(`{"epoch":0,"offset":%d,"batches":%d}`, (b+1)*shape.Rows, b+1)))
+		if err := p.Write(ctx, Batch(mem, shape, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	for r := range world {
+		var want, have []string
+		for b := first; b < first+batches; b++ {
+			if b%world == r {
+				start := max(b-b%world, first)
+				want = append(want, fmt.Sprintf(`%d %s {"position":%s,"batches":%d}`, b, state(b+1), state(start), start))
+			}
+		}
+		for _, md := range got[r] {
+			have = append(have, fmt.Sprintf("%s %s %s", md["pipeline.batch"], md["pipeline.position"], md["pipeline.round_start"]))
+		}
+		if errs[r] != nil || fmt.Sprint(have) != fmt.Sprint(want) {
+			t.Errorf("rank %d read (err %v)\n%s\nwant\n%s", r, errs[r], strings.Join(have, "\n"), strings.Join(want, "\n"))
 		}
 	}
 }

@@ -5,7 +5,8 @@
 // turn it is has no room, which is how a slow trainer slows the pipeline.
 //
 // The socket and Flight sinks share it, with the bookkeeping of how a stream ends (Fail,
-// Finish) and what the summary says: they only move the records a Consumer hands them.
+// Finish), what the summary says and where each batch leaves the stream (Positions): they only
+// move the records a Consumer hands them.
 package rankqueue
 
 import (
@@ -48,13 +49,15 @@ type Dispatcher struct {
 	mu        sync.Mutex
 	world     int
 	ranks     []*rankQueue
-	next      int64 // sequence number of the next record
+	next      int64 // sequence number of the next record in the whole stream
+	first     int64 // that of this run's first record (not 0 in a resumed run)
 	schema    *arrow.Schema
 	closed    bool
 	err       error // set once by abort; every waiter returns it
 	failure   error // the producer's run failed (Fail): Finish aborts instead of draining
 	refused   []string
 	blockedNs int64 // time Put spent waiting for room or for the world size
+	positions positions
 
 	worldSet  chan struct{} // closed once world is known
 	schemaSet chan struct{} // closed at the first Put or at Close
@@ -108,7 +111,8 @@ func (d *Dispatcher) setWorldLocked(world int) {
 	close(d.worldSet)
 }
 
-// Put queues rec for rank seq mod world, taking ownership of it: it is released by the
+// Put queues rec for rank seq mod world (seq counts from where SetPipelineState says the stream
+// starts, else 0), taking ownership of it: it is released by the
 // consumer once sent, or here if Put fails. Put blocks while that rank's queue is full. A
 // cancelled ctx counts as the run failing (Fail): consumers then get an error, not a short
 // stream that looks complete.
@@ -154,7 +158,13 @@ func (d *Dispatcher) put(ctx context.Context, rec arrow.RecordBatch) error {
 		rank := int(d.next % int64(d.world))
 		q := d.ranks[rank]
 		if q.bytes == 0 || q.bytes+size <= d.queueBytes {
-			q.items = append(q.items, queued{rec: rec, size: size})
+			stamped, err := d.positions.stamp(rec, d.next, d.world)
+			if err != nil {
+				d.mu.Unlock()
+				rec.Release()
+				return err
+			}
+			q.items = append(q.items, queued{rec: stamped, size: size})
 			q.bytes += size
 			d.next++
 			d.mu.Unlock()
@@ -367,7 +377,7 @@ func (d *Dispatcher) Summary() map[string]any {
 		ranks = append(ranks, RankStats{Rank: i, Consumer: q.claimedBy, Sent: q.sent, Queued: len(q.items)})
 	}
 	return map[string]any{
-		"batches":         d.next,
+		"batches":         d.next - d.first,
 		"write_blocked_s": time.Duration(d.blockedNs).Seconds(),
 		"ranks":           ranks,
 		"refused":         append([]string{}, d.refused...),
