@@ -12,17 +12,19 @@ module needs neither. See docs/transport.md.
 from typing import TYPE_CHECKING
 
 from .protocol import HandshakeRefused, StreamAborted, parse_address
+from .resume import ResumeMismatch, write_resume_file
 
 if TYPE_CHECKING:  # what __getattr__ imports on first use, for type checkers and IDEs
     from .arrays import batch_arrays
     from .dataset import PipelineDataset
     from .producer import Producer, find_pipeline, pipeline_run
-    from .stream import open_batches
+    from .stream import open_batches, open_batches_with_metadata
     from .torch_io import host_tensors, normalize, to_device
 
 __all__ = ["HandshakeRefused", "StreamAborted", "parse_address", "PipelineDataset", "normalize",
            "to_device", "host_tensors", "open_batches", "batch_arrays", "Producer",
-           "find_pipeline", "pipeline_run"]
+           "find_pipeline", "pipeline_run", "open_batches_with_metadata", "ResumeMismatch",
+           "write_resume_file"]
 
 
 def __getattr__(name: str):
@@ -34,7 +36,7 @@ def __getattr__(name: str):
         from . import torch_io
         return getattr(torch_io, name)
     if name == "open_batches":
-        from .stream import open_batches
+        from .stream import open_batches, open_batches_with_metadata
         return open_batches
     if name == "batch_arrays":
         from .arrays import batch_arrays

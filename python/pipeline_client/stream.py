@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import time
 from typing import Iterator
 
@@ -21,13 +22,30 @@ def open_batches(address: str, rank: int = 0, world: int = 1, timeout: float = 6
     close) disconnects, which the producer treats as a lost consumer and fails its run.
     Batches read from a socket are zero-copy views of the bytes read from it.
     """
+    return _without_metadata(open_batches_with_metadata(address, rank, world, timeout))
+
+
+def _without_metadata(it: Iterator[tuple[pa.RecordBatch, dict[str, str]]]) -> Iterator[pa.RecordBatch]:
+    try:
+        for batch, _ in it:
+            yield batch
+    finally:
+        it.close()  # leaving early disconnects now, not when the garbage collector gets to it
+
+
+def open_batches_with_metadata(address: str, rank: int = 0, world: int = 1,
+                               timeout: float = 60.0) -> Iterator[tuple[pa.RecordBatch, dict[str, str]]]:
+    """open_batches, each batch with its metadata: where it leaves the stream
+    (pipeline.batch, pipeline.position, pipeline.round_start; docs/arrow-schema.md), empty for a
+    producer that sends none. The socket sink sends it as IPC message metadata, the Flight sink
+    as the message's app_metadata (a JSON object)."""
     addr = protocol.parse_address(address)
     if addr.scheme == "grpc":
         return _flight_batches(addr, rank, world, timeout)
     return _socket_batches(addr, rank, world, timeout)
 
 
-def _socket_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[pa.RecordBatch]:
+def _socket_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[tuple[pa.RecordBatch, dict[str, str]]]:
     sock, f = protocol.connect(addr, rank, world, timeout)
     try:
         try:
@@ -37,20 +55,24 @@ def _socket_batches(addr: protocol.Address, rank: int, world: int, timeout: floa
         n = 0
         while True:
             try:
-                batch = reader.read_next_batch()
+                batch, md = reader.read_next_batch_with_custom_metadata()
             except StopIteration:
                 break
             except (pa.ArrowException, OSError) as e:
                 raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
             n += 1
-            yield batch
+            yield batch, _decode(md)
         protocol.check_trailer(f, n)
     finally:
         f.close()
         sock.close()
 
 
-def _flight_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[pa.RecordBatch]:
+def _decode(md) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in md.items()} if md else {}
+
+
+def _flight_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[tuple[pa.RecordBatch, dict[str, str]]]:
     import pyarrow.flight as flight  # only Flight users need it
 
     ticket = flight.Ticket(f"rank={rank}/world={world}".encode())
@@ -62,7 +84,7 @@ def _flight_batches(addr: protocol.Address, rank: int, world: int, timeout: floa
         reader, chunk = _first_chunk(flight, client, ticket, addr, rank, timeout)
         while chunk is not None:
             n += 1
-            yield chunk.data
+            yield chunk.data, json.loads(chunk.app_metadata.to_pybytes()) if chunk.app_metadata else {}
             chunk = _read_chunk(reader)
     except flight.FlightError as e:  # ABORTED (a failed run), UNAVAILABLE (producer gone), ...
         raise StreamAborted(f"{addr}: rank {rank}: after {n} batches: {e}") from e
