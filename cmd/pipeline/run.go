@@ -84,7 +84,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		}
 		p := st.Position
 		opt.Start, opt.StartBatches = &p, st.Batches
-		fmt.Fprintf(stderr, "resuming at epoch %d, sample %d of that epoch, after batch %d of the stream\n",
+		fmt.Fprintf(stderr, "resuming at epoch %d, sample %d of that epoch, batch %d of the stream next\n",
 			p.Epoch, p.Offset, st.Batches)
 	}
 	ctx, stop, cancel := signalContext(stderr)

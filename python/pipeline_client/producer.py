@@ -40,9 +40,15 @@ def pipeline_run(config: str, *sets: str, summary_json: str | None = None, binar
     return cmd + ["--progress", "off"]
 
 
+# torchrun's variables: the source would read only its rank's share of the shards by them
+# (source.rank), while a producer serves every rank the whole stream through its sink.
+RANK_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK")
+
+
 class Producer:
     """Runs command (a list, or a string for the shell) as a subprocess for the duration of a
-    with-block, with env added to the environment. On a clean exit it waits up to
+    with-block, with env added to the environment, less torchrun's RANK, WORLD_SIZE and the
+    like (started by one rank, it serves them all). On a clean exit it waits up to
     exit_timeout seconds for the producer to finish (it ends once every batch is delivered),
     then checks its exit status; on an error it terminates it.
 
@@ -56,7 +62,8 @@ class Producer:
     def __init__(self, command: Command, env: Mapping[str, str] | None = None, exit_timeout: float = 60.0,
                  stderr: IO | None = None):
         self.command = command
-        self.env = {**os.environ, **(env or {})}
+        self.env = {k: v for k, v in os.environ.items() if k not in RANK_VARIABLES}
+        self.env.update(env or {})
         self.exit_timeout = exit_timeout
         self.stderr = stderr
         self.proc: subprocess.Popen | None = None
