@@ -16,7 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/pipeline"
-	"pipeline/stages/batch/schema"
+	"pipeline/schema"
 )
 
 // ReasonPartialBatch is the skip reason of samples dropped with the final batch (drop_last).

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"pipeline/stages/batch/schema"
+	"pipeline/schema"
 )
 
 // Config is the batch: block of a pipeline config.

@@ -27,8 +27,8 @@ import (
 	"pipeline/internal/repo"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
+	"pipeline/schema"
 	"pipeline/sink/arrowsocket"
-	"pipeline/stages/batch/schema"
 	"pipeline/stages/decode"
 	"pipeline/stages/source"
 )

@@ -471,7 +471,7 @@ func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, 
 		}
 		batch := st.In.Add(1)
 		if stateful, ok := snk.(sink.Stateful); ok {
-			stateful.SetPipelineState(positionState(p.pos))
+			stateful.SetPipelineState(p.pos.State())
 		}
 		t1 := st.Begin(0)
 		err := writeProtected(ctx, snk, p.rec)
