@@ -245,6 +245,26 @@ func TestBuildRefusesSinkBlockTypos(t *testing.T) {
 	}
 }
 
+// A --set that changes only sink.kind keeps the file's keys for the old kind; the error says so
+// and how to replace the whole block, which then builds.
+func TestSetSinkKindExplainsTheKeysOfTheOldKind(t *testing.T) {
+	file := exampleYAML(t) + "sink:\n  kind: arrow-file\n  path: out.arrow\n"
+	cfg, err := config.Parse("test.yaml", []byte(file), []string{"sink.kind=null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfg)
+	if err == nil || !strings.Contains(err.Error(), `unknown field "path"`) ||
+		!strings.Contains(err.Error(), "--set sink.kind=null changes the kind only") ||
+		!strings.Contains(err.Error(), "--set 'sink={kind: null}'") {
+		t.Fatalf("want an unknown-field error explaining the kept keys, got %v", err)
+	}
+	j := build(t, file, "sink={kind: null}")
+	if kind, err := sinkKind(j.Config); err != nil || kind != "null" {
+		t.Fatalf("sink={kind: null}: kind %q, %v", kind, err)
+	}
+}
+
 // writeTar writes members (name -> bytes) in order; truncate cuts the file to that many bytes.
 func writeTar(t *testing.T, path string, members [][2]string, truncate int) {
 	t.Helper()
