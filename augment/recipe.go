@@ -292,6 +292,16 @@ func (r *Recipe) ViewBytes() int64 {
 	return n
 }
 
+// SampleCharge is what Stage charges its account for one sample: each view is one pooled
+// buffer, charged at its size class. The job sizes the views account from it.
+func (r *Recipe) SampleCharge() int64 {
+	var n int64
+	for _, g := range r.groups {
+		n += int64(g.views) * int64(pipeline.SizeClass(g.height*g.width*3))
+	}
+	return n
+}
+
 // OpStats reports the time spent in each op so far, over every view this recipe made.
 func (r *Recipe) OpStats() []OpStat { return r.stats.snapshot() }
 

@@ -5,7 +5,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -23,13 +22,6 @@ import (
 	"pipeline/stages/batch"
 	"pipeline/stages/decode"
 	"pipeline/stages/source"
-)
-
-// batchRowSlack is charged per row on top of the pixels: label, index, epoch, key offsets and
-// key strings; with keep_params, the parameters' JSON adds paramsRowSlack per view.
-const (
-	batchRowSlack  = 128
-	paramsRowSlack = 512
 )
 
 // Job is a validated, sized pipeline, ready to run once.
@@ -152,14 +144,10 @@ func (j *Job) size() error {
 		return fmt.Errorf("workers (decode %d, augment %d, queue %d) and batch.size %d must each be at most %d",
 			w.Decode, w.Augment, w.Queue, j.Batch.Size, maxCount)
 	}
-	j.Window = w.Queue /* source */ + w.Decode + w.Queue + w.Augment + w.Queue + w.Decode + w.Augment
-	// The augment stage takes one pooled buffer per view, charged at its size class.
-	viewBytes := int64(0)
-	for _, g := range j.Groups {
-		viewBytes += int64(g.Views) * int64(pipeline.SizeClass(g.Height*g.Width*3))
-	}
-	views := viewBytes * int64(j.Window)
-	batches := j.batchBytes() * int64(w.BatchesInFlight)
+	j.Window = pipeline.WindowSize(w.Queue, j.steps())
+	views := j.Recipe.SampleCharge() * int64(j.Window)
+	oneBatch := batch.Charge(j.Batch, j.Groups)
+	batches := oneBatch * int64(w.BatchesInFlight)
 	budget := int64(j.Config.MemoryBudget)
 	rest := budget - views - batches
 	if rest < 2*minImageShare {
@@ -167,7 +155,7 @@ func (j *Job) size() error {
 		return fmt.Errorf("memory_budget %s cannot fit this pipeline: %d batches of %s (batch.size %d) + "+
 			"views of %d samples in flight (%s) + at least %s for images need %s; raise memory_budget "+
 			"or lower batch.size or the worker counts",
-			config.ByteSize(budget), w.BatchesInFlight, config.ByteSize(j.batchBytes()), j.Batch.Size,
+			config.ByteSize(budget), w.BatchesInFlight, config.ByteSize(oneBatch), j.Batch.Size,
 			j.Window, config.ByteSize(views), config.ByteSize(2*minImageShare), config.ByteSize(need))
 	}
 	j.Split = pipeline.BudgetSplit{Encoded: rest / 4, Decoded: rest - rest/4, Views: views, Batches: batches}
@@ -190,20 +178,17 @@ func (j *Job) Plan() string {
 		config.ByteSize(sp.Views), config.ByteSize(sp.Batches), j.Batch.Size, strings.Join(groups, ", "), j.sinkKind)
 }
 
-// batchBytes is what one full batch is charged.
-func (j *Job) batchBytes() int64 {
-	elem := int64(1)
-	if j.Batch.Normalize {
-		elem = 4 // float32
+// steps is the job's graph between the source and the batcher, in flow order: Run chains
+// them, RunIsolated runs one alone after the ones before it, and the window and the views
+// account are sized from them.
+func (j *Job) steps() []pipeline.Step {
+	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
+	return []pipeline.Step{
+		{Name: StageDecode, Workers: j.Workers.Decode,
+			Make: func(b *pipeline.Budget) pipeline.StageFunc { return dec.Stage(b.Decoded) }},
+		{Name: StageAugment, Workers: j.Workers.Augment,
+			Make: func(b *pipeline.Budget) pipeline.StageFunc { return j.Recipe.Stage(j.Config.Seed, j.KeepParams, b.Views) }},
 	}
-	var row int64 = batchRowSlack
-	for _, g := range j.Groups {
-		row += int64(g.Views*g.Height*g.Width*3) * elem
-		if j.KeepParams {
-			row += int64(g.Views) * paramsRowSlack
-		}
-	}
-	return row * int64(j.Batch.Size)
 }
 
 // Options change how a job runs without changing its config.
@@ -287,10 +272,7 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		limited = &limitSource{Source: src, left: opt.MaxSamples}
 	}
 	read := r.Source("read", limited, w.Queue, window)
-	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
-	decoded := r.Stage("decode", w.Decode, w.Queue, read, overBudgetIsTooLarge(dec.Stage(budget.Decoded)))
-	augmented := r.Stage("augment", w.Augment, w.Queue, decoded,
-		j.Recipe.Stage(j.Config.Seed, j.KeepParams, budget.Views))
+	augmented := r.Chain(read, w.Queue, budget, j.steps())
 
 	// The batcher sees items in source order (the reorder buffer restores it), so the position
 	// reached when a batch is complete is exactly the data that batch ends with.
@@ -504,19 +486,6 @@ func writeProtected(ctx context.Context, snk sink.Sink, rec arrow.RecordBatch) (
 		}
 	}()
 	return snk.Write(ctx, rec)
-}
-
-// overBudgetIsTooLarge turns an image too big for its whole budget share into a skipped
-// sample rather than a failed run.
-func overBudgetIsTooLarge(fn pipeline.StageFunc) pipeline.StageFunc {
-	return func(ctx context.Context, it *pipeline.Item) error {
-		err := fn(ctx, it)
-		var ob *pipeline.ErrOverBudget
-		if errors.As(err, &ob) {
-			return pipeline.Bad(it.Meta, pipeline.ReasonTooLarge, err)
-		}
-		return err
-	}
 }
 
 // limitSource stops after a number of samples.

@@ -543,24 +543,6 @@ func TestKeptParamsReplayTheViews(t *testing.T) {
 	}
 }
 
-// The views account must hold the views of every sample the window lets in flight, as the
-// augment stage charges them, or the reorder buffer could wait for ever; DINO's groups of
-// several views are the case where charging per view and per group differ.
-func TestViewsAccountHoldsTheWindow(t *testing.T) {
-	for _, views := range []string{"mocov2", "{recipe: dino, local_size: 60, local_views: 10}"} {
-		j := build(t, exampleYAML(t), "views="+views, "memory_budget=2GiB")
-		acct := pipeline.NewBudget(pipeline.BudgetSplit{Views: 1 << 30}).Views
-		it := &pipeline.Item{Image: pipeline.Image{Width: 300, Height: 200, Pix: make([]byte, 300*200*3)}}
-		if err := j.Recipe.Stage(1, false, acct)(context.Background(), it); err != nil {
-			t.Fatal(err)
-		}
-		if perSample := acct.InUse(); perSample*int64(j.Window) > j.Split.Views {
-			t.Fatalf("%s: %d samples of %d bytes of views in flight, the views account holds %d",
-				views, j.Window, perSample, j.Split.Views)
-		}
-	}
-}
-
 // The config's default pixel limit is the decoder's own, so that messages and docs give one.
 func TestOneDefaultMaxPixels(t *testing.T) {
 	if config.DefaultMaxPixels != decode.DefaultMaxPixels {

@@ -205,6 +205,36 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 	return out
 }
 
+// Step is one parallel stage of a pipeline as a value: Workers goroutines running the function
+// Make builds against the run's budget (a stage takes its buffers from its own account). A list
+// of steps is the graph between a source and its consumer: Chain runs it, WindowSize bounds it.
+type Step struct {
+	Name    string
+	Workers int
+	Make    func(*Budget) StageFunc
+}
+
+// Chain starts the steps in order, the first reading from in, each with an output queue of
+// the given capacity, and returns the last one's output.
+func (r *Run) Chain(in <-chan *Item, queue int, b *Budget, steps []Step) <-chan *Item {
+	for _, s := range steps {
+		in = r.Stage(s.Name, s.Workers, queue, in, s.Make(b))
+	}
+	return in
+}
+
+// WindowSize is the Window that covers every item between a source with the given queue and
+// the consumer of the steps: the source's queue and, per step, its queue and two items per
+// worker (the one in its call, and one of slack that the first sizing allowed and runs since
+// have kept).
+func WindowSize(queue int, steps []Step) int {
+	n := queue
+	for _, s := range steps {
+		n += 2*s.Workers + queue
+	}
+	return n
+}
+
 // Consume runs fn on every item from in, on one goroutine (the batcher, a sink). fn sees
 // skipped items too, so it can keep order and counts; skipping them is its business. done, if
 // not nil, is called once when the goroutine ends, whatever the reason: with a nil error after
