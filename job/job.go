@@ -187,7 +187,9 @@ func (j *Job) steps() []pipeline.Step {
 		{Name: StageDecode, Workers: j.Workers.Decode,
 			Make: func(b *pipeline.Budget) pipeline.StageFunc { return dec.Stage(b.Decoded) }},
 		{Name: StageAugment, Workers: j.Workers.Augment,
-			Make: func(b *pipeline.Budget) pipeline.StageFunc { return j.Recipe.Stage(j.Config.Seed, j.KeepParams, b.Views) }},
+			Make: func(b *pipeline.Budget) pipeline.StageFunc {
+				return j.Recipe.Stage(j.Config.Seed, j.KeepParams, b.Views)
+			}},
 	}
 }
 
