@@ -3,6 +3,8 @@ package source
 import (
 	"encoding/json"
 	"fmt"
+
+	"pipeline/pipeline"
 )
 
 // Position is how far a run got: Offset samples of epoch Epoch were delivered (good and bad
@@ -10,6 +12,15 @@ import (
 type Position struct {
 	Epoch  int   `json:"epoch" yaml:"epoch"`
 	Offset int64 `json:"offset" yaml:"offset"`
+}
+
+// Advance is the position after one more sample (good or skipped) with meta m, taken in
+// stream order: start from Options.Start and advance over every item the consumer receives.
+func (p Position) Advance(m pipeline.Meta) Position {
+	if m.Epoch != p.Epoch {
+		return Position{Epoch: m.Epoch, Offset: 1}
+	}
+	return Position{Epoch: p.Epoch, Offset: p.Offset + 1}
 }
 
 // State encodes the position as the opaque bytes a stateful sink checkpoints beside its own
