@@ -94,20 +94,21 @@ var timerNames = sync.OnceValue(func() []string {
 	return names
 })
 
-// render makes the view p describes from src into dst (already sized p.Size), running the
-// ops in order; stats, when not nil, times each op.
-func render(dst, src pipeline.Image, p *pipeline.ViewParams, order []string, s *ops.Scratch, stats *opStats) error {
-	if dst.Height != p.Size[0] || dst.Width != p.Size[1] {
+// render makes the view p describes from v.src into v.dst (already sized p.Size), running the
+// ops in order; v.stats, when not nil, times each op. The caller owns v (a worker keeps one),
+// so that rendering allocates nothing.
+func render(v *viewBuffers, p *pipeline.ViewParams, order []string) error {
+	if v.dst.Height != p.Size[0] || v.dst.Width != p.Size[1] {
 		return fmt.Errorf("view buffer is %dx%d, params say %dx%d (height x width)",
-			dst.Height, dst.Width, p.Size[0], p.Size[1])
+			v.dst.Height, v.dst.Width, p.Size[0], p.Size[1])
 	}
-	v := viewBuffers{dst: dst, src: src, scratch: s, stats: stats}
+	v.flipped = false
 	for _, name := range order {
 		op, ok := registry[name]
 		if !ok {
 			return fmt.Errorf("unknown op %q", name)
 		}
-		if err := op.render(&v, p); err != nil {
+		if err := op.render(v, p); err != nil {
 			return err
 		}
 	}

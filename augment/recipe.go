@@ -241,17 +241,20 @@ func (r *Recipe) ReplayGroup(src pipeline.Image, groupName string, p pipeline.Vi
 	for i := range r.groups {
 		if r.groups[i].name == groupName {
 			dst := ops.NewImage(p.Size[1], p.Size[0])
-			err := render(dst, src, &p, r.groups[i].order, new(ops.Scratch), nil)
+			err := render(&viewBuffers{dst: dst, src: src, scratch: new(ops.Scratch)}, &p, r.groups[i].order)
 			return dst, err
 		}
 	}
 	return pipeline.Image{}, fmt.Errorf("recipe %s has no group %q", r.name, groupName)
 }
 
-// worker is the per-goroutine state of the stage: kernel scratch and the params record.
+// worker is the per-goroutine state of the stage: kernel scratch, the params record, the
+// view's generator and render state (kept here so that making a view allocates nothing).
 type worker struct {
 	scratch ops.Scratch
 	rec     viewRecord
+	rng     viewRNG
+	view    viewBuffers
 }
 
 // alloc hands out view buffers; Views uses plain memory, Stage the budget's views account.
@@ -270,14 +273,15 @@ func (r *Recipe) makeViews(w *worker, seed uint64, m pipeline.Meta, src pipeline
 			vg.Params = make([]pipeline.ViewParams, g.views)
 		}
 		for v := range g.views {
-			rng := newViewRNG(seed, m.Epoch, m.Index, g.key, v)
-			g.sampleView(&rng, v, src.Width, src.Height, &w.rec)
+			w.rng = newViewRNG(seed, m.Epoch, m.Index, g.key, v)
+			g.sampleView(&w.rng, v, src.Width, src.Height, &w.rec)
 			buf, err := get(g.height * g.width * 3)
 			if err != nil {
 				return nil, err
 			}
 			view := pipeline.Image{Width: g.width, Height: g.height, Pix: buf}
-			if err := render(view, src, &w.rec.params, g.order, &w.scratch, &r.stats); err != nil {
+			w.view = viewBuffers{dst: view, src: src, scratch: &w.scratch, stats: &r.stats}
+			if err := render(&w.view, &w.rec.params, g.order); err != nil {
 				return nil, fmt.Errorf("group %s view %d: %w", g.name, v, err)
 			}
 			vg.Views[v] = view

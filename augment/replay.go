@@ -10,7 +10,7 @@ import (
 // parity vectors and `pipeline augment --params` check.
 func Replay(src pipeline.Image, p pipeline.ViewParams) (pipeline.Image, error) {
 	dst := ops.NewImage(p.Size[1], p.Size[0])
-	if err := render(dst, src, &p, replayOrder(), new(ops.Scratch), nil); err != nil {
+	if err := render(&viewBuffers{dst: dst, src: src, scratch: new(ops.Scratch)}, &p, replayOrder()); err != nil {
 		return pipeline.Image{}, err
 	}
 	return dst, nil
