@@ -333,11 +333,13 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		}
 		return send(ctx, rec)
 	})
-	sinkStats := r.Track("sink", 1, func() int { return len(records) }, cap(records))
 	var delivered deliveredPosition
 	delivered.set(srcOpt.Start)
-	r.Go(func(ctx context.Context) error {
-		return drainToSink(ctx, records, snk, sinkStats, &delivered, opt.OnDelivered)
+	pipeline.Drain(r, "sink", records, toSink(snk, &delivered, opt.OnDelivered), func(context.Context, error) error {
+		for p := range records { // after an error: give back what is still queued
+			p.rec.Release()
+		}
+		return nil
 	})
 
 	if opt.OnStart != nil {
@@ -430,52 +432,29 @@ func (d *deliveredPosition) set(p source.Position) { d.mu.Lock(); d.pos = p; d.m
 
 func (d *deliveredPosition) get() source.Position { d.mu.Lock(); defer d.mu.Unlock(); return d.pos }
 
-// drainToSink hands records to the sink in order, measuring the sink like any other stage.
-func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, st *pipeline.StageStats,
-	delivered *deliveredPosition, onDelivered func(int64, source.Position) error) error {
-	defer func() {
-		for p := range records { // after an error: give back what is still queued
-			p.rec.Release()
-		}
-	}()
-	timed := st.Timed()
-	for {
-		var p positioned
-		var ok bool
-		st.BeginStarved(0)
-		select {
-		case p, ok = <-records:
-		case <-ctx.Done():
-			st.EndStarved(0)
-			return ctx.Err()
-		}
-		st.EndStarved(0)
-		if !ok {
-			return nil
-		}
-		batch := st.In.Add(1)
+// toSink hands each batch to the sink, in order, with the source position it ends at, and
+// records that position once the sink accepted it.
+func toSink(snk sink.Sink, delivered *deliveredPosition, onDelivered func(int64, source.Position) error) func(context.Context, positioned) error {
+	var written, accepted int64
+	return func(ctx context.Context, p positioned) error {
+		written++
 		if stateful, ok := snk.(sink.Stateful); ok {
 			stateful.SetPipelineState(p.pos.State())
 		}
-		t1 := st.Begin(0)
-		err := writeProtected(ctx, snk, p.rec)
-		d := st.End(0, t1)
-		if timed {
-			st.Latency.Observe(d)
-		}
-		if err != nil {
+		if err := writeProtected(ctx, snk, p.rec); err != nil {
 			if pipeline.IsCancel(err) && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("sink: batch %d: %w", batch, err)
+			return fmt.Errorf("sink: batch %d: %w", written, err)
 		}
-		n := st.Out.Add(1)
+		accepted++
 		delivered.set(p.pos)
 		if onDelivered != nil {
-			if err := onDelivered(n, p.pos); err != nil {
-				return fmt.Errorf("saving the state after batch %d: %w", n, err)
+			if err := onDelivered(accepted, p.pos); err != nil {
+				return fmt.Errorf("saving the state after batch %d: %w", accepted, err)
 			}
 		}
+		return nil
 	}
 }
 
