@@ -45,6 +45,17 @@ func (f sampleFunc) sample(r *viewRNG, prob float64, w, h int, rec *viewRecord) 
 	f(r, prob, w, h, rec)
 }
 
+// coin compiles an op that runs on a view with probability p and records in one boolean of
+// pipeline.ViewParams whether it did (grayscale, flip, solarize): it runs when u < p, as
+// torchvision's RandomGrayscale and RandomHorizontalFlip decide.
+func coin(flag func(*pipeline.ViewParams) *bool) func(OpSpec) (sampler, error) {
+	return func(OpSpec) (sampler, error) {
+		return sampleFunc(func(r *viewRNG, prob float64, _, _ int, rec *viewRecord) {
+			*flag(&rec.params) = r.Float64() < prob
+		}), nil
+	}
+}
+
 // fieldError is a compile error about the op's field name.
 func fieldError(name string, err error) error { return fmt.Errorf(".%s: %w", name, err) }
 

@@ -9,12 +9,8 @@ import (
 const OpFlip = "hflip"
 
 var _ = register(&opType{
-	name: OpFlip,
-	compile: func(OpSpec) (sampler, error) {
-		return sampleFunc(func(r *viewRNG, prob float64, _, _ int, rec *viewRecord) {
-			rec.params.Flip = r.Float64() < prob
-		}), nil
-	},
+	name:    OpFlip,
+	compile: coin(func(p *pipeline.ViewParams) *bool { return &p.Flip }),
 	// Usually the crop has flipped the view already, as it resized it (op_crop.go).
 	render: func(v *viewBuffers, p *pipeline.ViewParams) error {
 		if p.Flip && !v.flipped {

@@ -9,12 +9,8 @@ import (
 const OpGrayscale = "grayscale"
 
 var _ = register(&opType{
-	name: OpGrayscale,
-	compile: func(OpSpec) (sampler, error) {
-		return sampleFunc(func(r *viewRNG, prob float64, _, _ int, rec *viewRecord) {
-			rec.params.Grayscale = r.Float64() < prob
-		}), nil
-	},
+	name:    OpGrayscale,
+	compile: coin(func(p *pipeline.ViewParams) *bool { return &p.Grayscale }),
 	render: func(v *viewBuffers, p *pipeline.ViewParams) error {
 		if p.Grayscale {
 			v.timed(OpGrayscale, func() { ops.Grayscale(v.dst) })

@@ -12,12 +12,8 @@ const OpSolarize = "solarize"
 const solarizeThreshold = 128
 
 var _ = register(&opType{
-	name: OpSolarize,
-	compile: func(OpSpec) (sampler, error) {
-		return sampleFunc(func(r *viewRNG, prob float64, _, _ int, rec *viewRecord) {
-			rec.params.Solarize = r.Float64() < prob
-		}), nil
-	},
+	name:    OpSolarize,
+	compile: coin(func(p *pipeline.ViewParams) *bool { return &p.Solarize }),
 	render: func(v *viewBuffers, p *pipeline.ViewParams) error {
 		if p.Solarize {
 			v.timed(OpSolarize, func() { ops.Solarize(v.dst, solarizeThreshold) })
