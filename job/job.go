@@ -276,63 +276,11 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 	read := r.Source("read", limited, w.Queue, window)
 	augmented := r.Chain(read, w.Queue, budget, j.steps())
 
-	// The batcher sees items in source order (the reorder buffer restores it), so the position
-	// reached when a batch is complete is exactly the data that batch ends with.
 	batcher.OnDrop(r.Skipped)
-	records := make(chan positioned, max(1, w.BatchesInFlight-2))
-	pos := srcOpt.Start
-	var ro pipeline.Reorder
-	var ready []*pipeline.Item
-	send := func(ctx context.Context, rec arrow.RecordBatch) error {
-		select {
-		case records <- positioned{rec, pos}:
-			return nil
-		default:
-		}
-		defer pipeline.WaitDownstream(ctx)() // waiting for the sink is not the batcher's work
-		select {
-		case records <- positioned{rec, pos}:
-			return nil
-		case <-ctx.Done():
-			rec.Release()
-			return ctx.Err()
-		}
-	}
-	r.Consume("batch", augmented, func(ctx context.Context, it *pipeline.Item) error {
-		var err error
-		ready, err = ro.Push(it, ready[:0])
-		for i, x := range ready {
-			pos = pos.Advance(x.Meta)
-			rec, err := batcher.Push(ctx, x)
-			// x's views are in the batch now and freed: only then may its window slot go to
-			// another sample, so that the views account, sized to the window, never blocks.
-			window.Done()
-			if err == nil && rec != nil {
-				err = send(ctx, rec)
-			}
-			if err != nil {
-				for _, rest := range ready[i+1:] {
-					rest.Release()
-				}
-				return err
-			}
-		}
-		return err
-	}, func(ctx context.Context, err error) error {
-		defer close(records)
-		defer ro.Close()
-		if err != nil {
-			return nil // the run is failing: nothing more to flush
-		}
-		if err := ro.Finish(); err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		rec, err := batcher.Flush(ctx)
-		if err != nil || rec == nil {
-			return err
-		}
-		return send(ctx, rec)
-	})
+	batching := &orderedBatches{batcher: batcher, window: window, pos: srcOpt.Start,
+		records: make(chan positioned, max(1, w.BatchesInFlight-2))}
+	r.Consume("batch", augmented, batching.push, batching.finish)
+	records := batching.records
 	var delivered deliveredPosition
 	delivered.set(srcOpt.Start)
 	pipeline.Drain(r, "sink", records, toSink(snk, &delivered, opt.OnDelivered), func(context.Context, error) error {
