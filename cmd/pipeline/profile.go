@@ -13,10 +13,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"pipeline/job"
+	"pipeline/monitor"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
-	"pipeline/pipeline/monitor"
 	"pipeline/sink/null"
 )
 

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 )
 
 // syntheticConfig writes a small config on the synthetic source: no files, cheap views.

@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"pipeline/job"
+	"pipeline/monitor"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
-	"pipeline/pipeline/monitor"
 	"pipeline/stages/source"
 )
 

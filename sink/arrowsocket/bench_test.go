@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 	"pipeline/sink/arrowsocket/batchtest"
 )
 

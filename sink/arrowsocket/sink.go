@@ -24,7 +24,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/sink"
-	"pipeline/sink/arrowsocket/rankqueue"
+	"pipeline/sink/rankqueue"
 )
 
 // Defaults for Config's zero values.

@@ -13,8 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/goccy/go-yaml"
 
+	"pipeline/schema"
 	"pipeline/sink/arrowsocket/batchtest"
-	"pipeline/stages/batch/schema"
 )
 
 var small = batchtest.Shape{Rows: 4, Height: 8, Width: 8}

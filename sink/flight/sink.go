@@ -29,7 +29,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"pipeline/sink"
-	"pipeline/sink/arrowsocket/rankqueue"
+	"pipeline/sink/rankqueue"
 )
 
 // Defaults for Config's zero values.

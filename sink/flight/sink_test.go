@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"pipeline/schema"
 	"pipeline/sink/arrowsocket/batchtest"
-	"pipeline/stages/batch/schema"
 )
 
 var small = batchtest.Shape{Rows: 4, Height: 8, Width: 8}

@@ -11,22 +11,26 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"pipeline/schema"
 )
 
-// makeRecord builds a batch in the pipeline's schema, with plain FixedSizeList<uint8> view
-// columns (the fixed_shape_tensor extension's storage).
+// makeRecord builds a batch in the pipeline's schema, with fixed_shape_tensor [H,W,3] view
+// columns as the batcher writes them.
 func makeRecord(mem memory.Allocator, q, k []uint8, n, h, w int, labels []int32, epoch int) arrow.RecordBatch {
-	size := int32(h * w * 3)
-	view := arrow.FixedSizeListOf(size, arrow.PrimitiveTypes.Uint8)
-	schema := arrow.NewSchema([]arrow.Field{
+	view, err := schema.NewTensorType(arrow.PrimitiveTypes.Uint8, h, w, 3)
+	if err != nil {
+		panic(err)
+	}
+	sch := arrow.NewSchema([]arrow.Field{
 		{Name: "q", Type: view}, {Name: "k", Type: view},
 		{Name: "label", Type: arrow.PrimitiveTypes.Int32}, {Name: "key", Type: arrow.BinaryTypes.String},
 		{Name: "index", Type: arrow.PrimitiveTypes.Int64}, {Name: "epoch", Type: arrow.PrimitiveTypes.Int32},
 	}, nil)
-	b := array.NewRecordBuilder(mem, schema)
+	b := array.NewRecordBuilder(mem, sch)
 	defer b.Release()
 	for col, pix := range [][]uint8{q, k} {
-		lb := b.Field(col).(*array.FixedSizeListBuilder)
+		lb := b.Field(col).(*array.ExtensionBuilder).StorageBuilder().(*array.FixedSizeListBuilder)
 		vb := lb.ValueBuilder().(*array.Uint8Builder)
 		for range n {
 			lb.Append(true)

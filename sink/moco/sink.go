@@ -156,11 +156,11 @@ func (s *Sink) stoppedErr() error {
 }
 
 func (s *Sink) upload(rec arrow.RecordBatch) (*deviceBatch, error) {
-	q, err := readViews(rec, "q")
+	q, err := readViews(rec, groupQuery)
 	if err != nil {
 		return nil, fmt.Errorf("moco sink: %w", err)
 	}
-	k, err := readViews(rec, "k")
+	k, err := readViews(rec, groupKey)
 	if err != nil {
 		return nil, fmt.Errorf("moco sink: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"pipeline/sink/arrowsocket"
 	"pipeline/sink/flight"
 	"pipeline/sink/null"
+	"pipeline/stages/source"
 )
 
 // sinkFactory is one sink.kind: check decodes its block strictly, so that Build reports a typo
@@ -115,4 +116,13 @@ func openSink(j *Job, kind string) (sink.Sink, error) {
 		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
 	}
 	return s, nil
+}
+
+// resumePosition reads the position a stateful sink restored from its checkpoint, if any.
+func resumePosition(snk sink.Sink) (*source.Position, error) {
+	st, ok := snk.(sink.Stateful)
+	if !ok {
+		return nil, nil
+	}
+	return source.ParseState(st.PipelineState())
 }
