@@ -125,7 +125,9 @@ func drawGrid(path string, rows [][]*plot.Plot, w, h vg.Length) error {
 			}
 		}
 	}
-	f, err := os.Create(path)
+	// Written aside and renamed: a picture redrawn during a run is never seen half written.
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
@@ -133,7 +135,10 @@ func drawGrid(path string, rows [][]*plot.Plot, w, h vg.Length) error {
 		f.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // MovingAverage is the mean of each value and the window-1 before it (fewer at the start),
