@@ -42,10 +42,10 @@ type Config struct {
 	LogEvery        int     `yaml:"log_every"` // steps; 0: no step log
 	// Plot is the training report's PNG (its CSV beside it), redrawn after every epoch;
 	// empty: checkpoint_dir/training.png when there is a checkpoint_dir, else none.
-	Plot string `yaml:"plot"`
-	Seed            uint64  `yaml:"seed"`
-	KNNK            int     `yaml:"knn_k"`
-	KNNTemperature  float64 `yaml:"knn_temperature"`
+	Plot           string  `yaml:"plot"`
+	Seed           uint64  `yaml:"seed"`
+	KNNK           int     `yaml:"knn_k"`
+	KNNTemperature float64 `yaml:"knn_temperature"`
 }
 
 // DefaultConfig is MoCo v2 on ImageNet (main_moco.py --mlp --moco-t 0.2 --aug-plus --cos),
