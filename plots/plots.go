@@ -30,7 +30,6 @@ var (
 	purple = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
 	brown  = color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff}
 	grey   = color.RGBA{R: 0xc7, G: 0xc7, B: 0xc7, A: 0xff}
-	faint  = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0x50}
 
 	palette = []color.Color{blue, orange, green, red, purple, brown}
 )

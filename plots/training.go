@@ -103,8 +103,8 @@ func stepLines(p *plot.Plot, xys plotter.XYs, c color.Color) error {
 		}
 		return err
 	}
-	r, g, b, _ := c.RGBA()
-	if _, err := line(p, xys, color.RGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 0x55}, 1); err != nil {
+	r, g, b, _ := c.RGBA() // the palette is opaque: these are the plain channels
+	if _, err := line(p, xys, color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 0x60}, 1); err != nil {
 		return err
 	}
 	ys := make([]float64, len(xys))
