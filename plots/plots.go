@@ -18,8 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// Pictures are drawn at 96 dpi: at about 10 inches wide they show 1:1 in a README column, so
-// the font sizes below are the sizes a reader sees.
+// Pictures are drawn at 96 dpi.
 const dpi = 96
 
 var (
@@ -34,17 +33,19 @@ var (
 	palette = []color.Color{blue, orange, green, red, purple, brown}
 )
 
-// newPlot is a plot with the project's font sizes: titles 14pt, labels 12pt, ticks 11pt.
+// newPlot is a plot with the project's font sizes: titles 15pt, labels and ticks 13pt (a README
+// column shows a 12-inch picture at about three quarters of its size).
 func newPlot(title string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	p.Title.TextStyle.Font.Size = vg.Points(14)
+	p.Title.TextStyle.Font.Size = vg.Points(15)
 	p.Title.Padding = vg.Points(6)
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font.Size = vg.Points(12)
-		a.Tick.Label.Font.Size = vg.Points(11)
+		a.Label.TextStyle.Font.Size = vg.Points(13)
+		a.Tick.Label.Font.Size = vg.Points(13)
 	}
-	p.Legend.TextStyle.Font.Size = vg.Points(11)
+	p.Legend.TextStyle.Font.Size = vg.Points(13)
+	p.Legend.Padding = vg.Points(2)
 	p.Y.Tick.Marker = plainTicks{}
 	p.X.Tick.Marker = plainTicks{}
 	return p

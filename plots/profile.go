@@ -99,7 +99,7 @@ func stageTime(p Profile) (*plot.Plot, error) {
 	n := len(p.Stages)
 	pl := newPlot(fmt.Sprintf("where each stage's workers spend their time (bottleneck: %s)", p.Bottleneck))
 	pl.X.Label.Text = "share of the stage's worker time"
-	pl.X.Min, pl.X.Max = 0, 1.55 // room for the labels right of the bars
+	pl.X.Min, pl.X.Max = 0, 1.7 // room for the labels right of the bars
 	pl.X.Tick.Marker = plot.ConstantTicks(percentLabels(0, 0.25, 0.5, 0.75, 1))
 	names := make([]string, n)
 	busy, starved, blocked := make(plotter.Values, n), make(plotter.Values, n), make(plotter.Values, n)
@@ -137,7 +137,7 @@ func stageTime(p Profile) (*plot.Plot, error) {
 		pl.Legend.Add(part.name, b)
 		prev = b
 	}
-	l, err := labels(at, texts, vg.Points(11))
+	l, err := labels(at, texts, vg.Points(13))
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func workerSplit(p Profile) (*plot.Plot, error) {
 		pl.Add(b)
 		pl.Legend.Add(part.name, b)
 	}
-	l, err := labels(at, texts, vg.Points(11))
+	l, err := labels(at, texts, vg.Points(13))
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func opShares(ops []ProfileOp) (*plot.Plot, error) {
 	b.Color = purple
 	b.LineStyle.Width = 0
 	pl.Add(b)
-	l, err := labels(at, texts, vg.Points(11))
+	l, err := labels(at, texts, vg.Points(13))
 	if err != nil {
 		return nil, err
 	}

@@ -20,11 +20,14 @@ type reportStats struct {
 	epochStart            int64         // steps done when the current epoch began
 	skipEpoch             bool          // the current epoch began before a resume: not a whole one
 	stepsPerEpoch         int64         // 0 until an epoch has been seen whole
+	epoch                 int           // of the last step trained (or resumed from)
 	knnTime               time.Duration // over knnRuns evaluations after an epoch
 	knnRuns               int
 }
 
-func (r *reportStats) resumed(steps int64) { r.epochStart, r.skipEpoch = steps, true }
+func (r *reportStats) resumed(steps int64, epoch int) {
+	r.epochStart, r.skipEpoch, r.epoch = steps, true, epoch
+}
 
 func (r *reportStats) step(steps int64, epoch int, res StepResult, wait, step time.Duration, timed bool) {
 	p := plots.StepPoint{Step: steps, Epoch: epoch, N: 1, Loss: float64(res.Loss), Accuracy: float64(res.Accuracy), LR: res.LR}
@@ -34,6 +37,7 @@ func (r *reportStats) step(steps int64, epoch int, res StepResult, wait, step ti
 		r.windowAll += wait + step
 	}
 	r.log.Add(p)
+	r.epoch = epoch
 }
 
 func (r *reportStats) knnTimed(d time.Duration) { r.knnTime += d; r.knnRuns++ }
@@ -70,18 +74,19 @@ func (s *Sink) epochEnded() {
 	r.epochStart, r.skipEpoch = s.stats.steps, false
 }
 
-// Training is the training report's data: the steps so far and the kNN accuracy per epoch.
+// Training is the training report's data: the steps so far and the kNN accuracy per epoch. It
+// may be called at any time.
 func (s *Sink) Training() plots.Training {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.stats
 	t := plots.Training{Steps: st.report.log.Points(), FirstStepS: float64(st.firstStepNs) / 1e9,
-		Title: fmt.Sprintf("MoCo v2 training: %s encoder, batch %d, %d steps", s.cfg.Encoder, s.trainer.batch, st.steps)}
+		Title: fmt.Sprintf("MoCo v2 training: %s encoder, batch %d, %d steps", s.cfg.Encoder, s.batchRows, st.steps)}
 	first := 1 // a resumed run's kNN at init is not measured: its epochs count on from the checkpoint
 	if st.knnInit != nil {
 		t.KNN = append(t.KNN, plots.KNNPoint{Epoch: 0, Accuracy: *st.knnInit})
 	} else {
-		first = s.trainer.Epoch() + 2 - len(st.knn)
+		first = st.report.epoch + 2 - len(st.knn)
 	}
 	for i, acc := range st.knn {
 		t.KNN = append(t.KNN, plots.KNNPoint{Epoch: first + i, Accuracy: acc})
@@ -89,12 +94,20 @@ func (s *Sink) Training() plots.Training {
 	return t
 }
 
+// redrawReport is writeReport during the run: a picture that cannot be drawn is worth a log
+// line, not the run.
+func (s *Sink) redrawReport() {
+	if err := s.writeReport(); err != nil {
+		s.logf("training report not written: %v", err)
+	}
+}
+
 // writeReport redraws the training report and its CSV, if there is one to write.
 func (s *Sink) writeReport() error {
 	s.mu.Lock()
 	path := s.stats.report.path
 	s.mu.Unlock()
-	if path == "" || s.trainer.Step() == 0 {
+	if path == "" {
 		return nil
 	}
 	t := s.Training()

@@ -103,7 +103,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 				return nil, fmt.Errorf("moco sink: resuming: %w", err)
 			}
 			s.stats.steps = trainer.Step()
-			s.stats.report.resumed(trainer.Step())
+			s.stats.report.resumed(trainer.Step(), trainer.Epoch())
 			s.batchRows = trainer.batch
 			s.logf("resumed from %s at step %d, epoch %d", path, trainer.Step(), trainer.Epoch())
 		}
@@ -254,6 +254,9 @@ func (s *Sink) train() {
 				return
 			}
 		}
+		if b.epoch != epoch {
+			s.redrawReport() // after every epoch: a long run shows its curves while it trains
+		}
 		epoch = b.epoch
 		if !compiled {
 			s.logf("compiling the training step for batches of %d (the first step; on XLA this can take minutes)", b.rows)
@@ -347,10 +350,6 @@ func (s *Sink) evaluate(atInit bool) error {
 		return nil
 	}
 	s.logf("epoch %d knn accuracy %.4f", s.trainer.Epoch()+1, acc)
-	// The report is redrawn after every epoch: a long run shows its curves while it trains.
-	if err := s.writeReport(); err != nil {
-		s.logf("training report not written: %v", err)
-	}
 	return nil
 }
 
