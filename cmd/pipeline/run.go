@@ -247,6 +247,9 @@ func checkPlotSink(cfg *config.Config, plot string) error {
 	if err := config.DecodeNodeLoose(cfg.File(), cfg.Sink, &head); err != nil {
 		return err
 	}
+	if head.Kind == "" {
+		head.Kind = "null" // the default sink
+	}
 	if head.Kind != "moco" {
 		return usagef("--plot draws the moco sink's training report, and this sink is %q (pipeline profile --plot draws the pipeline)", head.Kind)
 	}
