@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"gonum.org/v1/plot/plotter"
 )
 
 func TestMovingAverageTrailsAndSkipsNaN(t *testing.T) {
@@ -54,5 +56,16 @@ func TestDrawProfile(t *testing.T) {
 	checkPNG(t, path, 1000)
 	if err := DrawProfile(path, Profile{}); err == nil {
 		t.Fatal("a profile without stages was drawn")
+	}
+}
+
+// The loss and accuracy titles give the mean of the last steps, not the last, noisy one.
+func TestMeanTailIsTheRecentMean(t *testing.T) {
+	xys := plotter.XYs{{X: 1, Y: 9}, {X: 2, Y: 1}, {X: 3, Y: 2}, {X: 4, Y: 3}}
+	if got := meanTail(xys, 3); got != 2 {
+		t.Fatalf("mean of the last 3: %v, want 2", got)
+	}
+	if smoothWindow(96) != 4 || smoothWindow(10) != 2 {
+		t.Fatalf("windows %d %d", smoothWindow(96), smoothWindow(10))
 	}
 }

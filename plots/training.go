@@ -40,18 +40,22 @@ func DrawTraining(path string, t Training) error {
 			return v(p)
 		}
 	}
-	last := t.Steps[len(t.Steps)-1]
+	loss, acc := col(func(p StepPoint) float64 { return p.Loss }), col(func(p StepPoint) float64 { return p.Accuracy })
+	// One step's loss and accuracy are noisy: the titles give the mean of the last few.
+	recent := min(len(t.Steps), max(1, smoothWindow(len(t.Steps))))
 	panels := []struct {
-		title string
-		xys   plotter.XYs
-		c     color.Color
-		ticks plot.Ticker
+		title  string
+		xys    plotter.XYs
+		c      color.Color
+		ticks  plot.Ticker
+		smooth bool
 	}{
-		{fmt.Sprintf("InfoNCE loss (last %.3f)", last.Loss), col(func(p StepPoint) float64 { return p.Loss }), blue, nil},
-		{fmt.Sprintf("instance accuracy, top-1 of 1+K (last %.0f%%)", 100*last.Accuracy), col(func(p StepPoint) float64 { return p.Accuracy }), green, percentTicks{}},
-		{"learning rate", col(func(p StepPoint) float64 { return p.LR }), purple, nil},
-		{stepTimeTitle(t), col(timed(func(p StepPoint) float64 { return p.StepMs })), brown, nil},
-		{"share of the time waiting for data", col(StepPoint.WaitFraction), orange, percentTicks{}},
+		{fmt.Sprintf("InfoNCE loss (last %d steps: %.3f)", recent, meanTail(loss, recent)), loss, blue, nil, true},
+		{fmt.Sprintf("instance accuracy, top-1 of 1+K (last %d steps: %.0f%%)", recent, 100*meanTail(acc, recent)), acc, green, percentTicks{}, true},
+		// The schedule is exact: averaging would only blur its steps.
+		{"learning rate", col(func(p StepPoint) float64 { return p.LR }), purple, nil, false},
+		{stepTimeTitle(t), col(timed(func(p StepPoint) float64 { return p.StepMs })), brown, nil, true},
+		{"share of the time waiting for data", col(StepPoint.WaitFraction), orange, percentTicks{}, true},
 	}
 	var plots []*plot.Plot
 	for _, pn := range panels {
@@ -60,7 +64,7 @@ func DrawTraining(path string, t Training) error {
 		if pn.ticks != nil {
 			p.Y.Tick.Marker = pn.ticks
 		}
-		if err := stepLines(p, pn.xys, pn.c); err != nil {
+		if err := stepLines(p, pn.xys, pn.c, pn.smooth); err != nil {
 			return err
 		}
 		plots = append(plots, p)
@@ -89,9 +93,22 @@ func stepTimeTitle(t Training) string {
 	return "training step, ms"
 }
 
-// stepLines draws a per-step series: raw, and over it a moving average when it is long.
-func stepLines(p *plot.Plot, xys plotter.XYs, c color.Color) error {
-	if len(xys) <= smoothFrom {
+// smoothWindow is the moving average's span over n points.
+func smoothWindow(n int) int { return max(2, int(smoothShare*float64(n))) }
+
+// meanTail is the mean of the last n values that are numbers.
+func meanTail(xys plotter.XYs, n int) float64 {
+	ys := make([]float64, len(xys))
+	for i := range xys {
+		ys[i] = xys[i].Y
+	}
+	return MovingAverage(ys, n)[len(ys)-1]
+}
+
+// stepLines draws a per-step series: raw, and over it a moving average when it is long and
+// smooth is set.
+func stepLines(p *plot.Plot, xys plotter.XYs, c color.Color, smooth bool) error {
+	if len(xys) <= smoothFrom || !smooth {
 		l, err := line(p, xys, c, 2)
 		if l != nil && len(xys) < 12 {
 			// Few points: show where they are.
@@ -111,10 +128,10 @@ func stepLines(p *plot.Plot, xys plotter.XYs, c color.Color) error {
 	for i := range xys {
 		ys[i] = xys[i].Y
 	}
-	smooth := MovingAverage(ys, max(2, int(smoothShare*float64(len(ys)))))
+	avg := MovingAverage(ys, smoothWindow(len(ys)))
 	sm := make(plotter.XYs, len(xys))
 	for i := range xys {
-		sm[i] = plotter.XY{X: xys[i].X, Y: smooth[i]}
+		sm[i] = plotter.XY{X: xys[i].X, Y: avg[i]}
 	}
 	_, err := line(p, sm, c, 2.5)
 	return err
