@@ -23,9 +23,12 @@ test: deps
 	CGO_ENABLED=0 $(GO) build ./...
 	@# The Python client in .venv (pyarrow, torch), against the real Go producer. Under CI=true a
 	@# test that would skip for a missing dependency fails instead.
+	@# test_pipeline_run.py runs the real bin/pipeline; one torch thread per process, as the
+	@# tests run several torch processes beside the producer.
+	$(GO) build -o bin/pipeline ./cmd/pipeline
 	CGO_ENABLED=0 $(GO) test -c -o bin/arrowsocket.test ./sink/arrowsocket
 	PIPELINE_PRODUCER="cd $(CURDIR) && bin/arrowsocket.test -test.run '^TestServeSynthetic$$'" \
-	  $(PYTHON) -m pytest -q -rs python/tests
+	  PIPELINE_BIN=$(CURDIR)/bin/pipeline OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -rs --durations=8 python/tests
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./stages/decode/ ./augment/...

@@ -9,13 +9,23 @@ pyarrow is needed to read streams, torch for the dataset and tensor helpers; the
 module needs neither. See docs/transport.md.
 """
 
+from typing import TYPE_CHECKING
+
 from .protocol import HandshakeRefused, StreamAborted, parse_address
 
+if TYPE_CHECKING:  # what __getattr__ imports on first use, for type checkers and IDEs
+    from .arrays import batch_arrays
+    from .dataset import PipelineDataset
+    from .producer import Producer, find_pipeline, pipeline_run
+    from .stream import open_batches
+    from .torch_io import host_tensors, normalize, to_device
+
 __all__ = ["HandshakeRefused", "StreamAborted", "parse_address", "PipelineDataset", "normalize",
-           "to_device", "host_tensors", "open_batches", "batch_arrays", "Producer"]
+           "to_device", "host_tensors", "open_batches", "batch_arrays", "Producer",
+           "find_pipeline", "pipeline_run"]
 
 
-def __getattr__(name):
+def __getattr__(name: str):
     # Imported on first use, so that the protocol works without pyarrow or torch.
     if name in ("PipelineDataset",):
         from .dataset import PipelineDataset
@@ -29,7 +39,7 @@ def __getattr__(name):
     if name == "batch_arrays":
         from .arrays import batch_arrays
         return batch_arrays
-    if name == "Producer":
-        from .producer import Producer
-        return Producer
+    if name in ("Producer", "find_pipeline", "pipeline_run"):
+        from . import producer
+        return getattr(producer, name)
     raise AttributeError(name)

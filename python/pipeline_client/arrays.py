@@ -53,14 +53,14 @@ def view_array(array: pa.Array, field: pa.Field | None = None, shape: tuple[int,
     return out
 
 
-def _shape_from_metadata(field):
+def _shape_from_metadata(field: pa.Field | None) -> tuple[int, ...] | None:
     md = (field.metadata or {}) if field is not None else {}
     if md.get(b"ARROW:extension:name") != EXTENSION_NAME:
         return None
     return tuple(json.loads(md[b"ARROW:extension:metadata"])["shape"])
 
 
-def _square_rgb(n: int, field) -> tuple[int, int, int]:
+def _square_rgb(n: int, field: pa.Field | None) -> tuple[int, int, int]:
     side = math.isqrt(n // 3)
     if side * side * 3 != n:
         name = field.name if field is not None else "?"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import torch
 
 from . import torch_io
+
+T = TypeVar("T")
 
 
 def default_rank_world() -> tuple[int, int]:
@@ -57,7 +59,7 @@ class PipelineDataset(torch.utils.data.IterableDataset):
         return prefetched(self._batches, self.prefetch)
 
 
-def prefetched(make: Callable[[], Iterator], depth: int) -> Iterator:
+def prefetched(make: Callable[[], Iterator[T]], depth: int) -> Iterator[T]:
     """Runs the iterator make() on a thread, at most depth items ahead of the caller. Errors
     reach the caller; leaving early stops the thread, which closes the iterator."""
     q: queue.Queue = queue.Queue(maxsize=max(depth, 1))

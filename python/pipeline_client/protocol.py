@@ -12,6 +12,7 @@ import re
 import socket
 import time
 from dataclasses import dataclass
+from typing import BinaryIO
 
 PROTOCOL = "PIPELINE/1"
 MAX_LINE = 512
@@ -27,6 +28,8 @@ class StreamAborted(RuntimeError):
 
 @dataclass(frozen=True)
 class Address:
+    """A parsed producer address (parse_address); str() gives it back."""
+
     scheme: str  # "unix", "tcp" or "grpc"
     path: str = ""  # unix
     host: str = ""  # tcp, grpc
@@ -52,12 +55,13 @@ def parse_address(text: str) -> Address:
 
 
 def hello(rank: int, world: int) -> bytes:
+    """The consumer's handshake line."""
     if world < 1 or not 0 <= rank < world:
         raise ValueError(f"rank {rank} of world size {world}: want 0 <= rank < world")
     return f"{PROTOCOL} rank={rank} world={world}\n".encode()
 
 
-def read_line(f) -> str:
+def read_line(f: BinaryIO) -> str:
     """One protocol line from a binary file object, without the newline."""
     line = f.readline(MAX_LINE + 1)
     if not line.endswith(b"\n"):
@@ -68,12 +72,13 @@ def read_line(f) -> str:
 
 
 def check_answer(line: str) -> None:
+    """Raises HandshakeRefused unless the producer's answer is "ok"."""
     if line == "ok":
         return
     raise HandshakeRefused(line.removeprefix("error ").strip() or line)
 
 
-def check_trailer(f, batches_read: int) -> None:
+def check_trailer(f: BinaryIO, batches_read: int) -> None:
     """Reads the trailer after the end-of-stream marker; raises StreamAborted unless it says
     the stream is complete and the batch count matches."""
     try:
@@ -89,7 +94,7 @@ def check_trailer(f, batches_read: int) -> None:
         raise StreamAborted(f"producer sent {m.group(1)} batches, {batches_read} arrived")
 
 
-def connect(address: Address, rank: int, world: int, timeout: float = 60.0):
+def connect(address: Address, rank: int, world: int, timeout: float = 60.0) -> tuple[socket.socket, BinaryIO]:
     """Connects and handshakes; returns (socket, buffered binary file) positioned at the
     Arrow stream. Retries while the producer is not listening yet, up to timeout seconds."""
     deadline = time.monotonic() + timeout

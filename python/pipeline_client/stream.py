@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import time
 from typing import Iterator
 
@@ -26,7 +27,7 @@ def open_batches(address: str, rank: int = 0, world: int = 1, timeout: float = 6
     return _socket_batches(addr, rank, world, timeout)
 
 
-def _socket_batches(addr, rank, world, timeout):
+def _socket_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[pa.RecordBatch]:
     sock, f = protocol.connect(addr, rank, world, timeout)
     try:
         try:
@@ -49,7 +50,7 @@ def _socket_batches(addr, rank, world, timeout):
         sock.close()
 
 
-def _flight_batches(addr, rank, world, timeout):
+def _flight_batches(addr: protocol.Address, rank: int, world: int, timeout: float) -> Iterator[pa.RecordBatch]:
     import pyarrow.flight as flight  # only Flight users need it
 
     ticket = flight.Ticket(f"rank={rank}/world={world}".encode())
@@ -58,7 +59,7 @@ def _flight_batches(addr, rank, world, timeout):
     n = 0
     reader = chunk = None
     try:
-        reader, chunk = _first_chunk(flight, client, ticket, time.monotonic() + timeout)
+        reader, chunk = _first_chunk(flight, client, ticket, addr, rank, timeout)
         while chunk is not None:
             n += 1
             yield chunk.data
@@ -77,15 +78,18 @@ def _flight_batches(addr, rank, world, timeout):
         client.close()
 
 
-def _first_chunk(flight, client, ticket, deadline):
+def _first_chunk(flight, client, ticket, addr, rank, timeout):
+    deadline = time.monotonic() + timeout
     while True:
         try:
             reader = client.do_get(ticket)
             return reader, _read_chunk(reader)
-        except flight.FlightUnavailableError:
-            # Not listening yet: nothing was claimed, so trying again is safe.
+        except flight.FlightUnavailableError as e:
+            # Not listening yet: nothing was claimed, so trying again is safe. Given up, it is
+            # the error a socket address gives, not gRPC's page about its channel.
             if time.monotonic() > deadline:
-                raise
+                raise ConnectionRefusedError(errno.ECONNREFUSED, f"Connection refused: no producer at {addr} "
+                                             f"after {timeout}s (rank {rank})") from e
             time.sleep(0.1)
 
 

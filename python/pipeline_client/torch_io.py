@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def host_tensors(arrays: dict[str, np.ndarray], pin_memory: bool = False) -> dict[str, torch.Tensor]:
+def host_tensors(arrays: Mapping[str, np.ndarray], pin_memory: bool = False) -> dict[str, torch.Tensor]:
     """Wraps each array as a tensor without copying; with pin_memory, copies it once into
     page-locked memory so that the copy to the GPU can be asynchronous. Labels become int64."""
     out = {}
@@ -28,12 +29,14 @@ def host_tensors(arrays: dict[str, np.ndarray], pin_memory: bool = False) -> dic
     return out
 
 
-def to_device(batch: dict[str, torch.Tensor], device, non_blocking: bool = True) -> dict[str, torch.Tensor]:
+def to_device(batch: Mapping[str, torch.Tensor], device: Union[str, torch.device],
+              non_blocking: bool = True) -> dict[str, torch.Tensor]:
     """Copies every tensor to device; asynchronous when the source is pinned."""
     return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
 
 
-def normalize(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD, dtype=torch.float32) -> torch.Tensor:
+def normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+              dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 views [..., H, W, 3] (on the GPU) to normalised float [N, 3, H, W].
 
     Leading dimensions (rows, views of a group) fold into N. The result is channels_last in

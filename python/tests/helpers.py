@@ -7,7 +7,8 @@ import os
 import sys
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(REPO, "python"))
 
 
 def require(*modules):
@@ -35,6 +36,16 @@ def require_producer(command: str):
         raise RuntimeError("CI=true and PIPELINE_PRODUCER is not set: run the tests with make test")
     return unittest.skipUnless(command, "set PIPELINE_PRODUCER to a command serving batchtest "
                                         "batches at $BATCHTEST_SERVE")
+
+
+def require_pipeline(path: str):
+    """Skips the test class unless path is the `pipeline` executable (make test builds
+    bin/pipeline); under CI=true its absence is an error, as for a missing module."""
+    if os.access(path, os.X_OK):
+        return lambda cls: cls
+    if os.environ.get("CI") == "true":
+        raise RuntimeError(f"CI=true and no pipeline executable at {path}: run the tests with make test")
+    return unittest.skip(f"no pipeline executable at {path}: make build, or set PIPELINE_BIN")
 
 
 def expected_view(index: int, view: int, nbytes: int):

@@ -16,8 +16,9 @@ class BatchArraysTest(unittest.TestCase):
     def batch(self, views_column, name="q"):
         import pyarrow as pa
 
-        return pa.record_batch([views_column, pa.array([1, 2, 3], pa.int32()), pa.array([10, 11, 12], pa.int64())],
-                               names=[name, "label", "index"])
+        rows = len(views_column)  # 3 rows of two views, or 6 of one
+        return pa.record_batch([views_column, pa.array(range(1, rows + 1), pa.int32()),
+                                pa.array(range(10, 10 + rows), pa.int64())], names=[name, "label", "index"])
 
     def storage(self, n):
         import pyarrow as pa

@@ -44,6 +44,12 @@ class FakeSocketProducer:
     def run(self):
         data = self.stream_bytes()
         conn, _ = self.server.accept()
+        try:
+            self.serve(conn, data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the consumer left early, as one refusing the schema does
+
+    def serve(self, conn, data):
         with conn, conn.makefile("rb") as f:
             self.hello = f.readline()
             conn.sendall(b"ok\n")
