@@ -1,7 +1,7 @@
-// Package certtest makes throwaway certificates for the tests of the network sinks and their
-// clients (Go and Python): a CA of its own and a server certificate it signs, valid for
-// localhost, 127.0.0.1 and ::1.
-package certtest
+// Package netsectest helps test the secured network sinks and their clients (Go and Python):
+// throwaway certificates (a CA of its own and a server certificate it signs, valid for
+// localhost, 127.0.0.1 and ::1), a token file, and waiting for a summary to show a refusal.
+package netsectest
 
 import (
 	"crypto/ecdsa"
@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 )
 
@@ -80,7 +81,7 @@ func Write(dir string) (Files, error) {
 	}{{f.Key, "PRIVATE KEY", keyDER}, {f.Cert, "CERTIFICATE", leafDER}, {f.CA, "CERTIFICATE", caDER}} {
 		data := pem.EncodeToMemory(&pem.Block{Type: file.kind, Bytes: file.der})
 		if err := writeAtomic(file.path, data); err != nil {
-			return f, fmt.Errorf("certtest: %w", err)
+			return f, fmt.Errorf("netsectest: %w", err)
 		}
 	}
 	return f, nil
@@ -93,4 +94,38 @@ func writeAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// Secured is what a test of a secured sink needs: certificate files and a token in a file
+// only its owner may read.
+type Secured struct {
+	Files
+	TokenFile string
+	Token     string
+}
+
+// New writes a Secured setup into a temporary directory of t's.
+func New(t testing.TB) Secured {
+	t.Helper()
+	dir := t.TempDir()
+	files, err := Write(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Secured{Files: files, TokenFile: filepath.Join(dir, "token"), Token: rand.Text()}
+	if err := os.WriteFile(s.TokenFile, []byte(s.Token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// WaitSummary polls summary until ok accepts it, for up to 5 s, and returns the last one: a
+// server counts a refused TLS handshake after the client that gave up has returned.
+func WaitSummary(summary func() map[string]any, ok func(map[string]any) bool) map[string]any {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		m := summary()
+		if ok(m) || time.Now().After(deadline) {
+			return m
+		}
+	}
 }
