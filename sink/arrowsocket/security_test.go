@@ -32,26 +32,25 @@ func TestIntrudersAreRefusedBeforeClaimingARank(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	good := netsec.Client{CAFile: sec.CA, Token: netsec.Secret(sec.Token)}
-	plainAddr := strings.Replace(s.Address(), "tcp+tls://", "tcp://", 1)
-	for _, tc := range []struct {
-		name, addr string
-		client     netsec.Client
-		want       string
-	}{
-		{"plain TCP", plainAddr, netsec.Client{Token: good.Token}, "refused: this producer serves TLS: connect to " + s.Address()},
-		{"untrusted certificate", s.Address(), netsec.Client{Token: good.Token}, "certificate signed by unknown authority"},
-		{"no token", s.Address(), netsec.Client{CAFile: sec.CA}, "refused: " + netsec.ErrNoToken.Error()},
-		{"wrong token", s.Address(), netsec.Client{CAFile: sec.CA, Token: netsec.Secret(strings.ToLower(sec.Token))}, "refused: wrong token"},
-	} {
+	want := map[string]string{
+		"plain":                 "refused: this producer serves TLS: connect to " + s.Address(),
+		"untrusted certificate": "certificate signed by unknown authority",
+		"no token":              "refused: " + netsec.ErrNoToken.Error(),
+		"wrong token":           "refused: wrong token",
+	}
+	for _, in := range sec.Intruders() {
+		addr := s.Address()
+		if in.Plain {
+			addr = strings.Replace(addr, "tcp+tls://", "tcp://", 1)
+		}
 		for rank := range 2 {
-			r, err := Dialer{Security: tc.client}.Dial(ctx, tc.addr, rank, 2)
+			r, err := Dialer{Security: in.Client}.Dial(ctx, addr, rank, 2)
 			if err == nil {
 				r.Close()
-				t.Fatalf("%s: rank %d accepted", tc.name, rank)
+				t.Fatalf("%s: rank %d accepted", in.Name, rank)
 			}
-			if !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), sec.Token) {
-				t.Errorf("%s: %v, want %q (and no token)", tc.name, err, tc.want)
+			if !strings.Contains(err.Error(), want[in.Name]) || strings.Contains(err.Error(), sec.Token) {
+				t.Errorf("%s: %v, want %q (and no token)", in.Name, err, want[in.Name])
 			}
 		}
 	}
@@ -61,7 +60,7 @@ func TestIntrudersAreRefusedBeforeClaimingARank(t *testing.T) {
 		t.Errorf("summary %v: want 4 refused for the token, 4 for TLS, 8 listed", summary)
 	}
 	batchtest.CheckRanks(t, s, mem, small, 2, 9, func(rank int) ([]int, error) {
-		return readAllWith(ctx, Dialer{Security: good}, s.Address(), rank, 2, small)
+		return readAllWith(ctx, Dialer{Security: sec.Good()}, s.Address(), rank, 2, small)
 	})
 	js, _ := json.Marshal(s.Summary())
 	if strings.Contains(string(js), sec.Token) || strings.Contains(string(js), strings.ToLower(sec.Token)) {

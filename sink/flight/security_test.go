@@ -27,31 +27,33 @@ func TestIntrudersAreRefusedBeforeClaimingARank(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	good := netsec.Client{CAFile: sec.CA, Token: netsec.Secret(sec.Token)}
-	plainAddr := strings.Replace(s.Address(), "grpc+tls://", "grpc://", 1)
-	for _, tc := range []struct {
-		name, addr string
-		client     netsec.Client
-		code       codes.Code
-		want       string
+	want := map[string]struct {
+		code codes.Code
+		msg  string
 	}{
-		{"plain", plainAddr, netsec.Client{Token: good.Token}, codes.Unavailable, ""},
-		{"untrusted certificate", s.Address(), netsec.Client{Token: good.Token}, codes.Unavailable, "certificate signed by unknown authority"},
-		{"no token", s.Address(), netsec.Client{CAFile: sec.CA}, codes.Unauthenticated, netsec.ErrNoToken.Error()},
-		{"wrong token", s.Address(), netsec.Client{CAFile: sec.CA, Token: netsec.Secret(strings.ToLower(sec.Token))}, codes.Unauthenticated, "wrong token"},
-	} {
-		c, err := Dialer{Security: tc.client}.Dial(tc.addr)
+		"plain":                 {codes.Unavailable, ""},
+		"untrusted certificate": {codes.Unavailable, "certificate signed by unknown authority"},
+		"no token":              {codes.Unauthenticated, netsec.ErrNoToken.Error()},
+		"wrong token":           {codes.Unauthenticated, "wrong token"},
+	}
+	for _, in := range sec.Intruders() {
+		addr := s.Address()
+		if in.Plain {
+			addr = strings.Replace(addr, "grpc+tls://", "grpc://", 1)
+		}
+		c, err := Dialer{Security: in.Client}.Dial(addr)
 		if err != nil {
 			t.Fatal(err)
 		}
+		w := want[in.Name]
 		for rank := range 2 {
 			r, err := ReadRank(ctx, c, rank, 2)
 			if err == nil {
 				r.Release()
-				t.Fatalf("%s: rank %d accepted", tc.name, rank)
+				t.Fatalf("%s: rank %d accepted", in.Name, rank)
 			}
-			if status.Code(err) != tc.code || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), sec.Token) {
-				t.Errorf("%s: %v, want %s %q (and no token)", tc.name, err, tc.code, tc.want)
+			if status.Code(err) != w.code || !strings.Contains(err.Error(), w.msg) || strings.Contains(err.Error(), sec.Token) {
+				t.Errorf("%s: %v, want %s %q (and no token)", in.Name, err, w.code, w.msg)
 			}
 		}
 		c.Close()
@@ -62,7 +64,7 @@ func TestIntrudersAreRefusedBeforeClaimingARank(t *testing.T) {
 		t.Errorf("summary %v: want 4 refused for the token, 2 or more for TLS", summary)
 	}
 	batchtest.CheckRanks(t, s, mem, small, 2, 9, func(rank int) ([]int, error) {
-		return readAllWith(ctx, Dialer{Security: good}, s.Address(), rank, 2, small)
+		return readAllWith(ctx, Dialer{Security: sec.Good()}, s.Address(), rank, 2, small)
 	})
 	if js, _ := json.Marshal(s.Summary()); strings.Contains(strings.ToLower(string(js)), strings.ToLower(sec.Token)) {
 		t.Errorf("the summary shows the token: %s", js)

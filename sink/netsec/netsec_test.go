@@ -1,4 +1,4 @@
-package netsec
+package netsec_test
 
 import (
 	"bytes"
@@ -10,33 +10,23 @@ import (
 	"strings"
 	"testing"
 
+	"pipeline/sink/netsec"
 	"pipeline/sink/netsec/netsectest"
 )
-
-func TestLoopback(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"127.0.0.1:0": true, "[::1]:7000": true, "localhost:7000": true, "127.1.2.3:1": true,
-		":7000": false, "0.0.0.0:7000": false, "[::]:7000": false, "10.1.2.3:7000": false, "bad": false,
-	} {
-		if got := loopback(addr); got != want {
-			t.Errorf("loopback(%q) = %v, want %v", addr, got, want)
-		}
-	}
-}
 
 // Listening beyond loopback without TLS and a token is refused, naming what is missing;
 // insecure: true lets it through with a warning, which the summary also carries.
 func TestExposureNeedsTLSAndToken(t *testing.T) {
 	sec := netsectest.New(t)
-	tlsOnly := Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.Key}
-	tokenOnly := Config{TokenFile: sec.TokenFile}
-	both := Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.Key, TokenFile: sec.TokenFile}
+	tlsOnly := netsec.Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.Key}
+	tokenOnly := netsec.Config{TokenFile: sec.TokenFile}
+	both := netsec.Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.Key, TokenFile: sec.TokenFile}
 	for _, tc := range []struct {
 		name    string
-		cfg     Config
+		cfg     netsec.Config
 		missing string // "" for accepted
 	}{
-		{"plain", Config{}, "it needs TLS (tls_cert_file, tls_key_file) and a token (token_file or token_env)"},
+		{"plain", netsec.Config{}, "it needs TLS (tls_cert_file, tls_key_file) and a token (token_file or token_env)"},
 		{"tls only", tlsOnly, "it needs a token"},
 		{"token only", tokenOnly, "it needs TLS"},
 		{"both", both, ""},
@@ -44,7 +34,7 @@ func TestExposureNeedsTLSAndToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var warnings bytes.Buffer
 			tc.cfg.Warnings = &warnings
-			_, err := New(tc.cfg, "tcp", "0.0.0.0:7000")
+			_, err := netsec.New(tc.cfg, "tcp", "0.0.0.0:7000")
 			switch {
 			case tc.missing == "" && err != nil:
 				t.Fatal(err)
@@ -58,7 +48,7 @@ func TestExposureNeedsTLSAndToken(t *testing.T) {
 				return
 			}
 			tc.cfg.Insecure = true
-			s, err := New(tc.cfg, "tcp", "0.0.0.0:7000")
+			s, err := netsec.New(tc.cfg, "tcp", "0.0.0.0:7000")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +62,7 @@ func TestExposureNeedsTLSAndToken(t *testing.T) {
 	}
 	// Loopback and Unix sockets stay open by default.
 	for _, where := range [][2]string{{"tcp", "127.0.0.1:0"}, {"tcp", "localhost:7000"}, {"unix", "/tmp/p.sock"}} {
-		if _, err := New(Config{}, where[0], where[1]); err != nil {
+		if _, err := netsec.New(netsec.Config{}, where[0], where[1]); err != nil {
 			t.Errorf("%s %s: %v", where[0], where[1], err)
 		}
 	}
@@ -84,24 +74,24 @@ func TestConfigErrors(t *testing.T) {
 	os.WriteFile(short, []byte("abc\n"), 0o600)
 	t.Setenv("NETSEC_TEST_EMPTY", "")
 	for _, tc := range []struct {
-		cfg  Config
+		cfg  netsec.Config
 		want string
 	}{
-		{Config{TLSCertFile: sec.Cert}, "tls_cert_file and tls_key_file go together"},
-		{Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.CA}, "tls_cert_file " + sec.Cert},
-		{Config{TokenFile: sec.TokenFile, TokenEnv: "X"}, "set one of them"},
-		{Config{TokenFile: short}, "token has 3 characters, want 16 to 256"},
-		{Config{TokenEnv: "NETSEC_TEST_EMPTY"}, "token_env NETSEC_TEST_EMPTY: token has 0 characters"},
-		{Config{TokenFile: filepath.Join(t.TempDir(), "absent")}, "token_file: open"},
+		{netsec.Config{TLSCertFile: sec.Cert}, "tls_cert_file and tls_key_file go together"},
+		{netsec.Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.CA}, "tls_cert_file " + sec.Cert},
+		{netsec.Config{TokenFile: sec.TokenFile, TokenEnv: "X"}, "set one of them"},
+		{netsec.Config{TokenFile: short}, "token has 3 characters, want 16 to 256"},
+		{netsec.Config{TokenEnv: "NETSEC_TEST_EMPTY"}, "token_env NETSEC_TEST_EMPTY: token has 0 characters"},
+		{netsec.Config{TokenFile: filepath.Join(t.TempDir(), "absent")}, "token_file: open"},
 	} {
-		if _, err := New(tc.cfg, "tcp", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := netsec.New(tc.cfg, "tcp", "127.0.0.1:0"); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	if _, err := New(Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.Key}, "unix", "/tmp/p.sock"); err == nil {
+	if _, err := netsec.New(netsec.Config{TLSCertFile: sec.Cert, TLSKeyFile: sec.Key}, "unix", "/tmp/p.sock"); err == nil {
 		t.Error("TLS on a Unix socket accepted")
 	}
-	if err := ValidToken(strings.Repeat("a", 10) + " " + strings.Repeat("b", 10)); err == nil {
+	if err := netsec.ValidToken(strings.Repeat("a", 10) + " " + strings.Repeat("b", 10)); err == nil {
 		t.Error("a token with a space accepted: it would split the handshake line")
 	}
 }
@@ -111,7 +101,7 @@ func TestReadableTokenFileWarns(t *testing.T) {
 	sec := netsectest.New(t)
 	os.Chmod(sec.TokenFile, 0o644)
 	var warnings bytes.Buffer
-	if _, err := New(Config{TokenFile: sec.TokenFile, Warnings: &warnings}, "tcp", "127.0.0.1:0"); err != nil {
+	if _, err := netsec.New(netsec.Config{TokenFile: sec.TokenFile, Warnings: &warnings}, "tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(warnings.String(), "can be read by other users (mode -rw-r--r--)") {
@@ -122,19 +112,19 @@ func TestReadableTokenFileWarns(t *testing.T) {
 func TestCheck(t *testing.T) {
 	sec := netsectest.New(t)
 	t.Setenv("NETSEC_TEST_TOKEN", sec.Token)
-	for _, cfg := range []Config{{TokenFile: sec.TokenFile}, {TokenEnv: "NETSEC_TEST_TOKEN"}} {
-		s, err := New(cfg, "tcp", "127.0.0.1:0")
+	for _, cfg := range []netsec.Config{{TokenFile: sec.TokenFile}, {TokenEnv: "NETSEC_TEST_TOKEN"}} {
+		s, err := netsec.New(cfg, "tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Check(Secret(sec.Token)); err != nil {
+		if err := s.Check(netsec.Secret(sec.Token)); err != nil {
 			t.Errorf("%+v: the right token refused: %v", cfg, err)
 		}
-		if err := s.Check(""); !errors.Is(err, ErrNoToken) {
+		if err := s.Check(""); !errors.Is(err, netsec.ErrNoToken) {
 			t.Errorf("no token: %v", err)
 		}
 		for _, wrong := range []string{sec.Token[:len(sec.Token)-1], sec.Token + "x", strings.ToLower(sec.Token)} {
-			if err := s.Check(Secret(wrong)); !errors.Is(err, ErrWrongToken) {
+			if err := s.Check(netsec.Secret(wrong)); !errors.Is(err, netsec.ErrWrongToken) {
 				t.Errorf("wrong token: %v", err)
 			}
 		}
@@ -142,7 +132,7 @@ func TestCheck(t *testing.T) {
 			t.Errorf("refused_token %v, want 4", n)
 		}
 	}
-	open, _ := New(Config{}, "tcp", "127.0.0.1:0")
+	open, _ := netsec.New(netsec.Config{}, "tcp", "127.0.0.1:0")
 	if err := open.Check("anything-at-all-here"); err != nil || open.TokenRequired() {
 		t.Errorf("a sink without a token refused one: %v", err)
 	}
@@ -150,7 +140,7 @@ func TestCheck(t *testing.T) {
 
 // A Secret prints as [redacted] whatever the verb, and in JSON.
 func TestSecretIsNotPrinted(t *testing.T) {
-	c := Client{CAFile: "ca.pem", Token: "s3cr3t-t0ken-value"}
+	c := netsec.Client{CAFile: "ca.pem", Token: "s3cr3t-t0ken-value"}
 	js, _ := json.Marshal(c)
 	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v %#v %s %q", c, c, c.Token, c.Token), string(js)} {
 		if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "[redacted]") {

@@ -15,8 +15,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"pipeline/sink/netsec"
 )
 
 // Files are the PEM files Write made.
@@ -127,5 +130,28 @@ func WaitSummary(summary func() map[string]any, ok func(map[string]any) bool) ma
 		if ok(m) || time.Now().After(deadline) {
 			return m
 		}
+	}
+}
+
+// Good is the client a Secured sink serves: it trusts the CA and has the token.
+func (s Secured) Good() netsec.Client {
+	return netsec.Client{CAFile: s.CA, Token: netsec.Secret(s.Token)}
+}
+
+// Intruder is a client a Secured sink refuses. Plain ones dial the address without TLS.
+type Intruder struct {
+	Name   string
+	Plain  bool
+	Client netsec.Client
+}
+
+// Intruders are the clients each secured sink's test sends first: plain (with the token),
+// untrusting (the token, but the system's roots), no token, and a wrong token.
+func (s Secured) Intruders() []Intruder {
+	return []Intruder{
+		{"plain", true, netsec.Client{Token: netsec.Secret(s.Token)}},
+		{"untrusted certificate", false, netsec.Client{Token: netsec.Secret(s.Token)}},
+		{"no token", false, netsec.Client{CAFile: s.CA}},
+		{"wrong token", false, netsec.Client{CAFile: s.CA, Token: netsec.Secret(strings.ToLower(s.Token))}},
 	}
 }
