@@ -35,7 +35,8 @@ class PipelineDataset(torch.utils.data.IterableDataset):
 
     def __init__(self, address: str, rank: int | None = None, world_size: int | None = None,
                  pin_memory: bool | None = None, prefetch: int = 2,
-                 shapes: dict[str, tuple[int, ...]] | None = None, timeout: float = 60.0):
+                 shapes: dict[str, tuple[int, ...]] | None = None, timeout: float = 60.0,
+                 token: str | None = None, token_file: str | None = None, ca_file: str | None = None):
         super().__init__()
         r, w = default_rank_world()
         self.address = address
@@ -45,11 +46,12 @@ class PipelineDataset(torch.utils.data.IterableDataset):
         self.prefetch = prefetch
         self.shapes = shapes
         self.timeout = timeout
+        self._security = dict(token=token, token_file=token_file, ca_file=ca_file)  # see stream.open_batches
 
     def _batches(self) -> Iterator[dict[str, torch.Tensor]]:
         from . import arrays, stream  # pyarrow is needed from here on
 
-        for batch in stream.open_batches(self.address, self.rank, self.world_size, self.timeout):
+        for batch in stream.open_batches(self.address, self.rank, self.world_size, self.timeout, **self._security):
             yield torch_io.host_tensors(arrays.batch_arrays(batch, self.shapes), self.pin_memory)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:

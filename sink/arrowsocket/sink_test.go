@@ -47,7 +47,12 @@ func listen(t *testing.T, cfg Config) (*Sink, *memory.CheckedAllocator) {
 
 // readAll reads one rank's stream and checks every batch against what batchtest builds.
 func readAll(ctx context.Context, addr string, rank, world int, shape batchtest.Shape) ([]int, error) {
-	r, err := Dial(ctx, addr, rank, world)
+	return readAllWith(ctx, Dialer{}, addr, rank, world, shape)
+}
+
+// readAllWith is readAll with d's security.
+func readAllWith(ctx context.Context, d Dialer, addr string, rank, world int, shape batchtest.Shape) ([]int, error) {
+	r, err := d.Dial(ctx, addr, rank, world)
 	if err != nil {
 		return nil, err
 	}
