@@ -104,11 +104,14 @@ def _first_chunk(flight, client, ticket, options, addr, rank, timeout):
             return reader, _read_chunk(reader)
         except flight.FlightUnavailableError as e:
             # Not listening yet: nothing was claimed, so trying again is safe. A failed TLS
-            # handshake is unavailable too, but waiting will not mend it. Given up, it is the
-            # error a socket address gives, not gRPC's page about its channel.
+            # handshake is unavailable too, but waiting will not mend it. Given up on a refused
+            # connection, it is the error a socket address gives, not gRPC's page about its
+            # channel; anything else (a plain client at a TLS port: "Socket closed") stays.
             if _tls_failure(str(e)):
                 raise
             if time.monotonic() > deadline:
+                if "refused" not in str(e).lower():
+                    raise
                 raise ConnectionRefusedError(errno.ECONNREFUSED, f"Connection refused: no producer at {addr} "
                                              f"after {timeout}s (rank {rank})") from e
             time.sleep(0.1)
