@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"sync"
 
 	"pipeline/augment/ops"
@@ -37,22 +39,13 @@ type group struct {
 	order         []string // the ops in step order, for render
 }
 
-// step is one compiled op with its probability and ranges.
+// step is one compiled op of a group: the op, its probability (per view number when pViews
+// says), and the sampler of its parameters.
 type step struct {
-	op     string
-	p      float64
-	pViews []float64
-	scale  [2]float64 // crop
-	ratio  [2]float64 // crop
-	sigma  [2]float64 // blur
-	// jitter
-	brightness, contrast, saturation, hue span
-}
-
-// span is a jitter factor range; on is false for the identity range, which disables the op.
-type span struct {
-	lo, hi float64
-	on     bool
+	op      *opType
+	p       float64
+	pViews  []float64
+	sampler sampler
 }
 
 func (s *step) prob(view int) float64 {
@@ -66,12 +59,7 @@ func (s *step) prob(view int) float64 {
 // exhaust memory.
 const MaxViewSide = 4096
 
-const (
-	maxViewsPerGroup = 64
-	// maxBlurSigma bounds the blur's sigma: wider than any view, and far below the ~1.8e19
-	// at which sigma squared overflows float32 and Pillow's box radius becomes NaN.
-	maxBlurSigma = MaxViewSide
-)
+const maxViewsPerGroup = 64
 
 // Build validates a Spec and compiles it. Errors name the offending field, e.g.
 // "groups[0].ops[2].p: 1.5 is outside [0, 1]".
@@ -80,7 +68,7 @@ func Build(s Spec) (*Recipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recipe{name: name}
+	r := &Recipe{name: name, stats: newOpStats()}
 	seen := map[string]bool{}
 	for gi, gs := range specs {
 		g, err := compileGroup(gs)
@@ -124,48 +112,35 @@ func compileGroup(gs GroupSpec) (group, error) {
 		if err != nil {
 			return g, fmt.Errorf(".ops[%d]%s", i, err)
 		}
-		if used[st.op] {
-			return g, fmt.Errorf(".ops[%d].op: %s appears twice", i, st.op)
+		if used[st.op.name] {
+			return g, fmt.Errorf(".ops[%d].op: %s appears twice", i, st.op.name)
 		}
-		used[st.op] = true
+		used[st.op.name] = true
 		g.steps = append(g.steps, st)
-		g.order = append(g.order, st.op)
+		g.order = append(g.order, st.op.name)
 	}
 	return g, nil
 }
 
+// compileStep looks the op up by name and compiles it; its errors start with the field path
+// below the step.
 func compileStep(os OpSpec) (step, error) {
-	st := step{op: os.Op, p: 1}
-	// fields lists which optional fields are set, to reject those the op does not read.
-	fields := []struct {
-		name string
-		set  bool
-		ops  string
-	}{
-		{"scale", os.Scale != nil, OpCrop},
-		{"ratio", os.Ratio != nil, OpCrop},
-		{"brightness", os.Brightness != nil, OpJitter},
-		{"contrast", os.Contrast != nil, OpJitter},
-		{"saturation", os.Saturation != nil, OpJitter},
-		{"hue", os.Hue != nil, OpJitter},
-		{"sigma", os.Sigma != nil, OpBlur},
+	op, ok := registry[os.Op]
+	switch {
+	case os.Op == "":
+		return step{}, fmt.Errorf(".op: missing")
+	case !ok:
+		return step{}, fmt.Errorf(".op: unknown op %q; known: %s", os.Op, strings.Join(replayOrder(), ", "))
 	}
-	switch os.Op {
-	case OpCrop, OpJitter, OpGrayscale, OpBlur, OpFlip, OpSolarize:
-	case "":
-		return st, fmt.Errorf(".op: missing")
-	default:
-		return st, fmt.Errorf(".op: unknown op %q; known: %s, %s, %s, %s, %s, %s",
-			os.Op, OpCrop, OpJitter, OpGrayscale, OpBlur, OpFlip, OpSolarize)
-	}
-	for _, f := range fields {
-		if f.set && f.ops != os.Op {
-			return st, fmt.Errorf(".%s: not a parameter of %s", f.name, os.Op)
+	st := step{op: op, p: 1}
+	for _, f := range os.setFields() {
+		if !slices.Contains(op.fields, f) {
+			return st, fmt.Errorf(".%s: not a parameter of %s", f, op.name)
 		}
 	}
 	if os.P != nil {
-		if os.Op == OpCrop {
-			return st, fmt.Errorf(".p: %s always runs", OpCrop)
+		if op.always {
+			return st, fmt.Errorf(".p: %s always runs", op.name)
 		}
 		st.p = *os.P
 		if err := checkProb(st.p); err != nil {
@@ -173,8 +148,8 @@ func compileStep(os OpSpec) (step, error) {
 		}
 	}
 	for i, p := range os.PViews {
-		if os.Op == OpCrop {
-			return st, fmt.Errorf(".p_views: %s always runs", OpCrop)
+		if op.always {
+			return st, fmt.Errorf(".p_views: %s always runs", op.name)
 		}
 		if err := checkProb(p); err != nil {
 			return st, fmt.Errorf(".p_views[%d]: %w", i, err)
@@ -182,37 +157,8 @@ func compileStep(os OpSpec) (step, error) {
 	}
 	st.pViews = os.PViews
 	var err error
-	switch os.Op {
-	case OpCrop:
-		if st.scale, err = pair(os.Scale, [2]float64{0.08, 1}); err != nil {
-			return st, fmt.Errorf(".scale: %w", err)
-		}
-		if st.ratio, err = pair(os.Ratio, [2]float64{3.0 / 4, 4.0 / 3}); err != nil {
-			return st, fmt.Errorf(".ratio: %w", err)
-		}
-	case OpBlur:
-		if st.sigma, err = pair(os.Sigma, [2]float64{0.1, 2}); err != nil {
-			return st, fmt.Errorf(".sigma: %w", err)
-		}
-		if st.sigma[1] > maxBlurSigma {
-			return st, fmt.Errorf(".sigma: [%v, %v]: want at most %d", st.sigma[0], st.sigma[1], maxBlurSigma)
-		}
-	case OpJitter:
-		for _, j := range []struct {
-			name string
-			r    *Range
-			dst  *span
-			hue  bool
-		}{
-			{"brightness", os.Brightness, &st.brightness, false},
-			{"contrast", os.Contrast, &st.contrast, false},
-			{"saturation", os.Saturation, &st.saturation, false},
-			{"hue", os.Hue, &st.hue, true},
-		} {
-			if *j.dst, err = jitterSpan(j.r, j.hue); err != nil {
-				return st, fmt.Errorf(".%s: %w", j.name, err)
-			}
-		}
+	if st.sampler, err = op.compile(os); err != nil {
+		return st, err
 	}
 	return st, nil
 }
@@ -238,39 +184,6 @@ func pair(v []float64, def [2]float64) ([2]float64, error) {
 	return [2]float64{v[0], v[1]}, nil
 }
 
-// jitterSpan resolves a jitter field as torchvision's ColorJitter does: a strength v means
-// [max(0, 1-v), 1+v] (hue: [-v, v]); an absent field or the identity range disables the op.
-func jitterSpan(r *Range, hue bool) (span, error) {
-	if r == nil {
-		return span{}, nil
-	}
-	lo, hi := r.Lo, r.Hi
-	if r.Scalar {
-		v := r.Lo
-		if v < 0 || math.IsNaN(v) {
-			return span{}, fmt.Errorf("strength %v is negative", v)
-		}
-		if hue {
-			lo, hi = -v, v
-		} else {
-			lo, hi = max(0, 1-v), 1+v
-		}
-	}
-	if !(lo <= hi) || math.IsInf(hi, 0) {
-		return span{}, fmt.Errorf("[%v, %v]: want lo <= hi", lo, hi)
-	}
-	if hue {
-		if lo < -0.5 || hi > 0.5 {
-			return span{}, fmt.Errorf("[%v, %v]: hue shifts must lie in [-0.5, 0.5]", lo, hi)
-		}
-		return span{lo, hi, !(lo == 0 && hi == 0)}, nil
-	}
-	if lo < 0 {
-		return span{}, fmt.Errorf("[%v, %v]: factors must not be negative", lo, hi)
-	}
-	return span{lo, hi, !(lo == 1 && hi == 1)}, nil
-}
-
 // Name is the recipe's name ("custom" for a spelled-out one).
 func (r *Recipe) Name() string { return r.name }
 
@@ -288,6 +201,16 @@ func (r *Recipe) ViewBytes() int64 {
 	var n int64
 	for _, g := range r.groups {
 		n += int64(g.views) * int64(g.height) * int64(g.width) * 3
+	}
+	return n
+}
+
+// SampleCharge is what Stage charges its account for one sample: each view is one pooled
+// buffer, charged at its size class. The job sizes the views account from it.
+func (r *Recipe) SampleCharge() int64 {
+	var n int64
+	for _, g := range r.groups {
+		n += int64(g.views) * int64(pipeline.SizeClass(g.height*g.width*3))
 	}
 	return n
 }
@@ -318,17 +241,20 @@ func (r *Recipe) ReplayGroup(src pipeline.Image, groupName string, p pipeline.Vi
 	for i := range r.groups {
 		if r.groups[i].name == groupName {
 			dst := ops.NewImage(p.Size[1], p.Size[0])
-			err := render(dst, src, &p, r.groups[i].order, new(ops.Scratch), nil)
+			err := render(&viewBuffers{dst: dst, src: src, scratch: new(ops.Scratch)}, &p, r.groups[i].order)
 			return dst, err
 		}
 	}
 	return pipeline.Image{}, fmt.Errorf("recipe %s has no group %q", r.name, groupName)
 }
 
-// worker is the per-goroutine state of the stage: kernel scratch and the params record.
+// worker is the per-goroutine state of the stage: kernel scratch, the params record, the
+// view's generator and render state (kept here so that making a view allocates nothing).
 type worker struct {
 	scratch ops.Scratch
 	rec     viewRecord
+	rng     viewRNG
+	view    viewBuffers
 }
 
 // alloc hands out view buffers; Views uses plain memory, Stage the budget's views account.
@@ -347,14 +273,15 @@ func (r *Recipe) makeViews(w *worker, seed uint64, m pipeline.Meta, src pipeline
 			vg.Params = make([]pipeline.ViewParams, g.views)
 		}
 		for v := range g.views {
-			rng := newViewRNG(seed, m.Epoch, m.Index, g.key, v)
-			g.sampleView(&rng, v, src.Width, src.Height, &w.rec)
+			w.rng = newViewRNG(seed, m.Epoch, m.Index, g.key, v)
+			g.sampleView(&w.rng, v, src.Width, src.Height, &w.rec)
 			buf, err := get(g.height * g.width * 3)
 			if err != nil {
 				return nil, err
 			}
 			view := pipeline.Image{Width: g.width, Height: g.height, Pix: buf}
-			if err := render(view, src, &w.rec.params, g.order, &w.scratch, &r.stats); err != nil {
+			w.view = viewBuffers{dst: view, src: src, scratch: &w.scratch, stats: &r.stats}
+			if err := render(&w.view, &w.rec.params, g.order); err != nil {
 				return nil, fmt.Errorf("group %s view %d: %w", g.name, v, err)
 			}
 			vg.Views[v] = view

@@ -72,6 +72,26 @@ type OpSpec struct {
 	Sigma []float64 `yaml:"sigma,omitempty"`
 }
 
+// setFields lists the YAML keys of the op parameters this step sets (p and p_views aside), so
+// that a key the op does not read is refused.
+func (os OpSpec) setFields() []string {
+	var set []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"scale", os.Scale != nil}, {"ratio", os.Ratio != nil},
+		{"brightness", os.Brightness != nil}, {"contrast", os.Contrast != nil},
+		{"saturation", os.Saturation != nil}, {"hue", os.Hue != nil},
+		{"sigma", os.Sigma != nil},
+	} {
+		if f.set {
+			set = append(set, f.name)
+		}
+	}
+	return set
+}
+
 // UnmarshalYAML accepts a scalar recipe name or a mapping; unknown keys are errors.
 func (s *Spec) UnmarshalYAML(b []byte) error {
 	var v any

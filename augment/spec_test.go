@@ -91,10 +91,11 @@ views:
 		t.Fatalf("custom recipe %s %+v", r.Name(), r.Groups())
 	}
 	st := r.groups[0].steps
-	if st[0].scale != [2]float64{0.3, 0.9} || st[0].ratio != [2]float64{3.0 / 4, 4.0 / 3} {
-		t.Errorf("crop ranges %v %v", st[0].scale, st[0].ratio)
+	crop := st[0].sampler.(cropParams)
+	if crop.scale != [2]float64{0.3, 0.9} || crop.ratio != [2]float64{3.0 / 4, 4.0 / 3} {
+		t.Errorf("crop ranges %v %v", crop.scale, crop.ratio)
 	}
-	j := st[2]
+	j := st[2].sampler.(jitterParams)
 	if j.brightness != (span{0.5, 1.5, true}) || j.hue != (span{-0.2, 0.2, true}) || j.contrast.on || j.saturation.on {
 		t.Errorf("jitter spans %+v", j)
 	}

@@ -177,6 +177,24 @@ func TestStageFillsGroupsFromBudget(t *testing.T) {
 	}
 }
 
+// The job sizes the views account as SampleCharge x the window, so SampleCharge must be what
+// the stage really charges for a sample, or the reorder buffer could wait for ever; DINO's
+// groups of several views are the case where charging per view and per group differ.
+func TestSampleChargeIsWhatTheStageCharges(t *testing.T) {
+	for _, spec := range []Spec{{Recipe: "mocov2", Size: &Size{64, 64}}, {Recipe: "dino", LocalSize: &Size{60, 60}, LocalViews: ptr(10)}} {
+		r := mustBuild(t, spec)
+		acct := pipeline.NewBudget(pipeline.BudgetSplit{Views: 1 << 30}).Views
+		it := &pipeline.Item{Image: pipeline.Image{Width: 300, Height: 200, Pix: make([]byte, 300*200*3)}}
+		if err := r.Stage(1, false, acct)(context.Background(), it); err != nil {
+			t.Fatal(err)
+		}
+		if acct.InUse() != r.SampleCharge() {
+			t.Fatalf("%s: the stage charged %d bytes for a sample, SampleCharge says %d", spec.Recipe, acct.InUse(), r.SampleCharge())
+		}
+		it.Release()
+	}
+}
+
 func TestStageRejectsMissingImage(t *testing.T) {
 	r := mustBuild(t, Spec{Recipe: "mocov2"})
 	budget := pipeline.NewBudget(pipeline.BudgetSplit{Encoded: 1, Decoded: 1, Views: 1 << 22, Batches: 1})

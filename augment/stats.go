@@ -1,12 +1,10 @@
 package augment
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// opNames lists every timed op, in report order.
-var opNames = [...]string{OpCrop, OpBrightness, OpContrast, OpSaturation, OpHue, OpGrayscale, OpBlur, OpFlip, OpSolarize}
 
 // OpStat is the time spent in one op over all views so far.
 type OpStat struct {
@@ -23,21 +21,26 @@ func (s OpStat) Mean() time.Duration {
 	return s.Total / time.Duration(s.Count)
 }
 
-// opStats holds an atomic count and nanosecond total per op name. A nil *opStats times
-// nothing, so that replay paths pay no clock reads.
+// opStats holds an atomic count and nanosecond total per op timer (timerNames, the ops'
+// timers in report order). A nil *opStats times nothing, so that replay paths pay no clock
+// reads.
 type opStats struct {
-	count [len(opNames)]atomic.Int64
-	ns    [len(opNames)]atomic.Int64
+	count, ns []atomic.Int64
 }
 
-func opIndex(name string) int {
-	for i, n := range opNames {
-		if n == name {
-			return i
-		}
-	}
-	return -1
+func newOpStats() opStats {
+	n := len(timerNames())
+	return opStats{count: make([]atomic.Int64, n), ns: make([]atomic.Int64, n)}
 }
+
+// timerIndex maps a timer's name to its counters.
+var timerIndex = sync.OnceValue(func() map[string]int {
+	m := map[string]int{}
+	for i, n := range timerNames() {
+		m[n] = i
+	}
+	return m
+})
 
 func (s *opStats) start() time.Time {
 	if s == nil {
@@ -50,14 +53,14 @@ func (s *opStats) stop(name string, t0 time.Time) {
 	if s == nil {
 		return
 	}
-	i := opIndex(name)
+	i := timerIndex()[name]
 	s.count[i].Add(1)
 	s.ns[i].Add(int64(time.Since(t0)))
 }
 
 func (s *opStats) snapshot() []OpStat {
-	out := make([]OpStat, len(opNames))
-	for i, n := range opNames {
+	out := make([]OpStat, len(s.count))
+	for i, n := range timerNames() {
 		out[i] = OpStat{Name: n, Count: s.count[i].Load(), Total: time.Duration(s.ns[i].Load())}
 	}
 	return out

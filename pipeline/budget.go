@@ -183,7 +183,7 @@ type charge struct {
 	buf     []byte
 }
 
-// SizeClass is the capacity a pooled buffer of n bytes gets, and what its account is charged:
+// SizeClass is the capacity a pooled buffer of n bytes gets, and what Alloc charges its account:
 // n rounded up to the next of 1, 1.25, 1.5 or 1.75 times a power of two, so that pooled
 // buffers are reused across images of similar size while wasting at most a quarter.
 func SizeClass(n int) int {

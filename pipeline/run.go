@@ -205,6 +205,36 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 	return out
 }
 
+// Step is one parallel stage of a pipeline as a value: Workers goroutines running the function
+// Make builds against the run's budget (a stage takes its buffers from its own account). A list
+// of steps is the graph between a source and its consumer: Chain runs it, WindowSize bounds it.
+type Step struct {
+	Name    string
+	Workers int
+	Make    func(*Budget) StageFunc
+}
+
+// Chain starts the steps in order, the first reading from in, each with an output queue of
+// the given capacity, and returns the last one's output.
+func (r *Run) Chain(in <-chan *Item, queue int, b *Budget, steps []Step) <-chan *Item {
+	for _, s := range steps {
+		in = r.Stage(s.Name, s.Workers, queue, in, s.Make(b))
+	}
+	return in
+}
+
+// WindowSize is the Window that covers every item between a source with the given queue and
+// the consumer of the steps: the source's queue and, per step, its queue and two items per
+// worker (the one in its call, and one of slack that the first sizing allowed and runs since
+// have kept).
+func WindowSize(queue int, steps []Step) int {
+	n := queue
+	for _, s := range steps {
+		n += 2*s.Workers + queue
+	}
+	return n
+}
+
 // Consume runs fn on every item from in, on one goroutine (the batcher, a sink). fn sees
 // skipped items too, so it can keep order and counts; skipping them is its business. done, if
 // not nil, is called once when the goroutine ends, whatever the reason: with a nil error after
@@ -212,7 +242,18 @@ func (r *Run) Stage(name string, workers, queue int, in <-chan *Item, fn StageFu
 // cleanup only. An fn that waits for room downstream itself says so with WaitDownstream on the
 // context it is given, so that the wait counts as blocked, not busy.
 func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context, it *Item) error, done func(ctx context.Context, err error) error) {
-	st := r.newStats(name, 1, nil)
+	consume(r, r.newStats(name, 1, nil), in, func(it *Item) string { return it.Meta.String() }, fn, done)
+}
+
+// Drain is Consume for the last stage of a run, fed a queue of any type (the job's batches for
+// the sink): it is counted, timed and protected from panics like every stage, and reports in
+// as its queue.
+func Drain[T any](r *Run, name string, in <-chan T, fn func(ctx context.Context, v T) error, done func(ctx context.Context, err error) error) {
+	consume(r, r.Track(name, 1, func() int { return len(in) }, cap(in)), in, nil, fn, done)
+}
+
+// consume is the loop of Consume and Drain; label names a value in a panic's message.
+func consume[T any](r *Run, st *StageStats, in <-chan T, label func(T) string, fn func(ctx context.Context, v T) error, done func(ctx context.Context, err error) error) {
 	r.group.Go(func() (err error) {
 		wctx := workerContext(r.ctx, st, 0)
 		if done != nil {
@@ -223,13 +264,18 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 			}()
 		}
 		for {
-			it, ok, err := receive(r.ctx, in, st, 0)
+			v, ok, err := receive(r.ctx, in, st, 0)
 			if err != nil || !ok {
 				return err
 			}
 			st.In.Add(1)
 			t0 := st.Begin(0)
-			err = protect(name, it, func() error { return fn(wctx, it) })
+			err = protect(st.Name, func() string {
+				if label == nil {
+					return ""
+				}
+				return label(v)
+			}, func() error { return fn(wctx, v) })
 			d := st.End(0, t0)
 			if err != nil {
 				return err
@@ -244,7 +290,7 @@ func (r *Run) Consume(name string, in <-chan *Item, fn func(ctx context.Context,
 func (r *Run) apply(wctx context.Context, name string, st *StageStats, w int, fn StageFunc, it *Item) error {
 	st.In.Add(1)
 	t0 := st.Begin(w)
-	err := protect(name, it, func() error { return fn(wctx, it) })
+	err := protect(name, func() string { return it.Meta.String() }, func() error { return fn(wctx, it) })
 	st.observe(st.End(w, t0))
 	if err == nil {
 		st.Out.Add(1)
@@ -274,12 +320,16 @@ func (r *Run) apply(wctx context.Context, name string, st *StageStats, w int, fn
 	return nil
 }
 
-// protect turns a panic in fn into an error that names the stage and the sample: a panic is a
-// bug, so it stops the run whatever the policy.
-func protect(stage string, it *Item, fn func() error) (err error) {
+// protect turns a panic in fn into an error that names the stage and the sample (what says
+// which): a panic is a bug, so it stops the run whatever the policy.
+func protect(stage string, what func() string, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%s: %s: %s: %v\n%s", stage, it.Meta, ReasonPanic, p, debug.Stack())
+			if sample := what(); sample != "" {
+				err = fmt.Errorf("%s: %s: %s: %v\n%s", stage, sample, ReasonPanic, p, debug.Stack())
+			} else {
+				err = fmt.Errorf("%s: %s: %v\n%s", stage, ReasonPanic, p, debug.Stack())
+			}
 		}
 	}()
 	return fn()
@@ -296,8 +346,8 @@ func nextItem(ctx context.Context, src Source) (it *Item, err error) {
 	return src.Next(ctx)
 }
 
-// receive takes the next item from in for worker w of st, counting a wait as starved.
-func receive(ctx context.Context, in <-chan *Item, st *StageStats, w int) (*Item, bool, error) {
+// receive takes the next value from in for worker w of st, counting a wait as starved.
+func receive[T any](ctx context.Context, in <-chan T, st *StageStats, w int) (T, bool, error) {
 	select {
 	case it, ok := <-in:
 		return it, ok, nil
@@ -309,7 +359,8 @@ func receive(ctx context.Context, in <-chan *Item, st *StageStats, w int) (*Item
 	case it, ok := <-in:
 		return it, ok, nil
 	case <-ctx.Done():
-		return nil, false, ctx.Err()
+		var none T
+		return none, false, ctx.Err()
 	}
 }
 

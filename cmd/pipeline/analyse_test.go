@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"pipeline/job"
 	"pipeline/pipeline"
-	"pipeline/pipeline/job"
 )
 
 // --cores sizes the suggested split for another machine; it must not change what the run

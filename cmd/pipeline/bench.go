@@ -9,9 +9,9 @@ import (
 	"runtime"
 	"sync"
 
+	"pipeline/job"
+	"pipeline/monitor"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
-	"pipeline/pipeline/monitor"
 	"pipeline/sink/null"
 	"pipeline/stages/source"
 )

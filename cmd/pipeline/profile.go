@@ -13,10 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"pipeline/job"
+	"pipeline/monitor"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
-	"pipeline/pipeline/monitor"
+	"pipeline/plots"
 	"pipeline/sink/null"
 )
 
@@ -39,8 +40,10 @@ type profileReport struct {
 	SuggestedWorkers map[string]int         `json:"suggested_workers"`
 	PredictedPerS    float64                `json:"predicted_samples_per_s"`
 	PredictedLimit   string                 `json:"predicted_limit"`
-	Timeline         []monitor.Sample       `json:"timeline,omitempty"`
-	Skipped          pipeline.SkipReport    `json:"skipped"`
+	// PredictedTodayPerS is the same model's samples/s for the run's own workers.
+	PredictedTodayPerS float64             `json:"predicted_today_samples_per_s"`
+	Timeline           []monitor.Sample    `json:"timeline,omitempty"`
+	Skipped            pipeline.SkipReport `json:"skipped"`
 }
 
 // profileOp is one augmentation op: its calls and its share of the augment workers' time.
@@ -62,7 +65,7 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 	cache := fs.Int("cache", job.DefaultIsolateCache, "samples kept in memory for --stage")
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile to this file")
 	traceFile := fs.String("trace", "", "write a Go execution trace to this file")
-	plotFile := fs.String("plot", "", "draw throughput and queue occupancy per stage over time to this PNG")
+	plotFile := fs.String("plot", "", "draw the profile (stage time, bottleneck, op shares, worker split, queues) to this PNG")
 	interval := fs.Duration("interval", 250*time.Millisecond, "sampling interval of the timeline (--plot, --json)")
 	cores := fs.Int("cores", runtime.GOMAXPROCS(0), "cores to size the suggested worker split for")
 	fs.Usage = func() {
@@ -165,7 +168,7 @@ func cmdProfile(args []string, stdout, stderr io.Writer) error {
 		printProfile(stdout, rep)
 	}
 	if *plotFile != "" {
-		if err := monitor.Plot(*plotFile, rep.Timeline); err != nil {
+		if err := plots.DrawProfile(*plotFile, profilePicture(rep, *interval)); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 )
 
 // syntheticConfig writes a small config on the synthetic source: no files, cheap views.
@@ -202,17 +202,24 @@ func TestProfileWithNoSampleFails(t *testing.T) {
 	}
 }
 
-// A run that ends before the monitor's first tick (the data ran out) leaves no timeline to
-// plot: --plot fails, but the report the run measured is still written, not thrown away.
-func TestProfileTooShortToPlotStillReports(t *testing.T) {
+// A picture that cannot be written (its folder is missing) fails --plot, but the report the
+// run measured is still written, not thrown away; a run shorter than the monitor's first tick
+// has no timeline, and its picture is drawn without one.
+func TestProfilePlotErrorStillReports(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "one.yaml")
 	yaml := "source:\n  synthetic: {count: 1, width: 96, height: 72}\nepochs: 1\nviews: {recipe: mocov2, size: 48}\nbatch: {size: 8}\nmemory_budget: 256MiB\n"
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	plot := filepath.Join(t.TempDir(), "p.png")
+	runCLI(t, "profile", cfg, "--interval", "1h", "--json", "--plot", plot)
+	if f, err := os.Open(plot); err != nil {
+		t.Fatal(err)
+	} else if c, err := png.DecodeConfig(f); f.Close() != nil || err != nil || c.Width < 600 {
+		t.Fatalf("picture without a timeline: %+v %v", c, err)
+	}
 	var stdout, stderr bytes.Buffer
-	code := runMain([]string{"profile", cfg, "--interval", "1h", "--json", "--plot", plot}, &stdout, &stderr)
+	code := runMain([]string{"profile", cfg, "--interval", "1h", "--json", "--plot", filepath.Join(t.TempDir(), "no", "p.png")}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "plot") {
 		t.Fatalf("exit %d, want 1 and a plot error\n%s", code, stderr.String())
 	}

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 	"pipeline/stages/source"
 )
 

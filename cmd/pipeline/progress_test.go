@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 	"pipeline/stages/source"
 )
 

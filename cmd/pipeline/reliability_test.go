@@ -21,8 +21,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"pipeline/internal/repo"
-	"pipeline/pipeline/job"
-	"pipeline/stages/batch/schema"
+	"pipeline/job"
+	"pipeline/schema"
 )
 
 // childArgsEnv makes the test binary act as the pipeline command: the tests below re-exec

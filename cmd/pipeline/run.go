@@ -14,10 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"pipeline/job"
+	"pipeline/monitor"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
-	"pipeline/pipeline/monitor"
 	"pipeline/stages/source"
 )
 
@@ -32,6 +32,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	state := fs.String("state", "", "keep the pipeline's position in this file, rewritten after every batch the sink accepted")
 	progress := fs.String("progress", "auto", "progress display: auto, bar, log or off")
 	interval := fs.Duration("interval", time.Second, "how often the progress line and --metrics are updated")
+	plotFile := fs.String("plot", "", "moco sink: draw the training report to this PNG (CSV beside it), redrawn every epoch; default checkpoint_dir/training.png")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: pipeline run FILE.yaml [--set key=value ...] [flags]")
 		fs.PrintDefaults()
@@ -62,8 +63,14 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s %s: %w", f.flag, f.path, err)
 		}
 	}
+	if *plotFile != "" {
+		sets = append(sets, "sink.plot="+*plotFile) // the training report is the moco sink's
+	}
 	cfg, err := config.Load(pos[0], sets)
 	if err != nil {
+		return err
+	}
+	if err := checkPlotSink(cfg, *plotFile); err != nil {
 		return err
 	}
 	j, err := job.Build(cfg)
@@ -226,6 +233,27 @@ func checkResumeOutput(cfg *config.Config) error {
 	if fi, err := os.Stat(head.Path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 		return fmt.Errorf("--resume: sink.path %s already holds %d bytes, most likely the batches before the resume point, and the sink would overwrite it; write the rest to another file (--set sink.path=OTHER.arrow) or move it away first",
 			head.Path, fi.Size())
+	}
+	return nil
+}
+
+// checkPlotSink refuses --plot for a sink that keeps no training report, before the sink
+// decoder would call `plot` an unknown key.
+func checkPlotSink(cfg *config.Config, plot string) error {
+	if plot == "" {
+		return nil
+	}
+	var head struct {
+		Kind string `yaml:"kind"`
+	}
+	if err := config.DecodeNodeLoose(cfg.File(), cfg.Sink, &head); err != nil {
+		return err
+	}
+	if head.Kind == "" {
+		head.Kind = "null" // the default sink
+	}
+	if head.Kind != "moco" {
+		return usagef("--plot draws the moco sink's training report, and this sink is %q (pipeline profile --plot draws the pipeline)", head.Kind)
 	}
 	return nil
 }

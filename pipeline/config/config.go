@@ -5,9 +5,12 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +38,7 @@ type Config struct {
 
 	file string
 	sets []string // the --set overrides applied
+	root ast.Node // the file's top-level mapping after the overrides, for Explain
 }
 
 // Decode configures the decode stage.
@@ -84,7 +88,7 @@ func Parse(name string, src []byte, overrides []string) (*Config, error) {
 			return nil, fmt.Errorf("--set %s: %w", o, err)
 		}
 	}
-	c := &Config{file: name, sets: overrides}
+	c := &Config{file: name, sets: overrides, root: f.Docs[0].Body}
 	if err := DecodeNode(name, f.Docs[0].Body, c); err != nil {
 		return nil, c.Explain(err)
 	}
@@ -100,8 +104,63 @@ func (c *Config) Explain(err error) error {
 	if err == nil || len(c.sets) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w\n(the config was changed by --set %s)", err, strings.Join(c.sets, " --set "))
+	err = fmt.Errorf("%w\n(the config was changed by --set %s)", err, strings.Join(c.sets, " --set "))
+	if hint := c.kindHint(err); hint != "" {
+		err = fmt.Errorf("%w\n%s", err, hint)
+	}
+	return err
 }
+
+// kindHint explains an unknown key left behind by `--set block.kind=new`: the override
+// replaces only the kind, so the file's other keys of that block, written for the old kind,
+// stay and the new kind refuses them. It says how to replace the whole block instead.
+func (c *Config) kindHint(err error) string {
+	var unknown *UnknownFieldError
+	if !errors.As(err, &unknown) {
+		return ""
+	}
+	for _, set := range c.sets {
+		key, kind, _ := strings.Cut(set, "=")
+		block, ok := strings.CutSuffix(key, ".kind")
+		if !ok || strings.Contains(block, ".") || slices.Contains(c.setKeys(), block+"."+unknown.Key) {
+			continue
+		}
+		if p, err := pathOf([]string{block, unknown.Key}); err != nil || !hasNode(p, c.root) {
+			continue
+		}
+		return fmt.Sprintf("(%q is the file's key for its %s kind: --set %s changes the kind only and keeps the "+
+			"block's other keys; to replace the whole block, write --set '%s={kind: %s}')",
+			unknown.Key, block, set, block, kind)
+	}
+	return ""
+}
+
+// setKeys are the key paths the --set overrides name.
+func (c *Config) setKeys() []string {
+	keys := make([]string, len(c.sets))
+	for i, s := range c.sets {
+		keys[i], _, _ = strings.Cut(s, "=")
+	}
+	return keys
+}
+
+func hasNode(p *yaml.Path, root ast.Node) bool {
+	if root == nil {
+		return false
+	}
+	_, err := p.FilterNode(root)
+	return err == nil
+}
+
+// UnknownFieldError is DecodeNode's error for a key the target type does not have.
+type UnknownFieldError struct {
+	Key string // the key at fault
+	msg string // the message naming file, line and key
+}
+
+func (e *UnknownFieldError) Error() string { return e.msg }
+
+var unknownField = regexp.MustCompile(`unknown field "([^"]*)"`)
 
 func (c *Config) defaults() error {
 	if c.Epochs == 0 {
@@ -142,7 +201,11 @@ func DecodeNode(file string, node ast.Node, v any) error {
 		return nil
 	}
 	if err := yaml.NodeToValue(node, v, yaml.DisallowUnknownField()); err != nil {
-		return fmt.Errorf("%s: %s", file, strings.TrimSpace(yaml.FormatError(err, false, true)))
+		msg := fmt.Sprintf("%s: %s", file, strings.TrimSpace(yaml.FormatError(err, false, true)))
+		if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
+			return &UnknownFieldError{Key: m[1], msg: msg}
+		}
+		return errors.New(msg)
 	}
 	return CheckWholeNumbers(file, node, v)
 }

@@ -166,3 +166,30 @@ func TestFractionsForIntegersAreErrors(t *testing.T) {
 		t.Errorf("a fraction in a list of integers: %v", err)
 	}
 }
+
+// The hint about a --set kind change names a key the file wrote in that block, and stays out of
+// an error about a key the overrides added themselves.
+func TestKindHintOnlyForTheFilesKeys(t *testing.T) {
+	file := strings.Replace(sample, "  kind: null\n", "  kind: a\n  width: 3\n", 1)
+	sets := []string{"sink.kind=b", "sink.depth=2"}
+	c, err := Parse("a.yaml", []byte(file), sets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kindOnly struct {
+		Kind string `yaml:"kind"`
+	}
+	err = c.Explain(DecodeNode("a.yaml", c.Sink, &kindOnly))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "width"`) ||
+		!strings.Contains(err.Error(), `"width" is the file's key`) || !strings.Contains(err.Error(), "--set 'sink={kind: b}'") {
+		t.Fatalf("want the hint about width, got %v", err)
+	}
+	var withWidth struct {
+		Kind  string `yaml:"kind"`
+		Width int    `yaml:"width"`
+	}
+	err = c.Explain(DecodeNode("a.yaml", c.Sink, &withWidth))
+	if err == nil || !strings.Contains(err.Error(), `unknown field "depth"`) || strings.Contains(err.Error(), "changes the kind only") {
+		t.Fatalf("want depth refused without the hint (the override added it), got %v", err)
+	}
+}

@@ -48,6 +48,7 @@ class PipelineDataset(torch.utils.data.IterableDataset):
     def __init__(self, address: str, rank: int | None = None, world_size: int | None = None,
                  pin_memory: bool | None = None, prefetch: int = 2,
                  shapes: dict[str, tuple[int, ...]] | None = None, timeout: float = 60.0,
+                 token: str | None = None, token_file: str | None = None, ca_file: str | None = None,
                  producer: Command | None = None, producer_rank: int = 0,
                  producer_env: Mapping[str, str] | None = None, producer_stderr: IO | None = None):
         super().__init__()
@@ -59,6 +60,7 @@ class PipelineDataset(torch.utils.data.IterableDataset):
         self.prefetch = prefetch
         self.shapes = shapes
         self.timeout = timeout
+        self._security = dict(token=token, token_file=token_file, ca_file=ca_file)  # see stream.open_batches
         self.producer = producer
         self.producer_rank = producer_rank
         self.producer_env = producer_env
@@ -76,7 +78,8 @@ class PipelineDataset(torch.utils.data.IterableDataset):
     def _batches(self, restored: resume.RankState) -> Iterator[tuple[dict[str, torch.Tensor], dict[str, str]]]:
         from . import arrays, stream  # pyarrow is needed from here on
 
-        for batch, meta in stream.open_batches_with_metadata(self.address, self.rank, self.world_size, self.timeout):
+        for batch, meta in stream.open_batches_with_metadata(self.address, self.rank, self.world_size, self.timeout,
+                                                                **self._security):
             if restored.keep(meta):  # else: taken before the checkpoint, sent again by the resumed producer
                 yield torch_io.host_tensors(arrays.batch_arrays(batch, self.shapes), self.pin_memory), meta
 

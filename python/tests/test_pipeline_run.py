@@ -175,7 +175,9 @@ class PipelineIntoTorchTest(unittest.TestCase):
         from pipeline_client import StreamAborted
         from pipeline_client.stream import open_batches
 
-        run = Run(self, kind, world=2, sets=["epochs=4"], queue_bytes=100000)
+        # Rank 0's share (25 batches of 442 KB) must outgrow what the kernel's and gRPC's buffers
+        # take while it sleeps: a rank that dies after its last batch went into them is not noticed.
+        run = Run(self, kind, world=2, sets=["views={recipe: mocov2, size: 96}", "epochs=8"], queue_bytes=100000)
         reader = ("import sys, time\nfrom pipeline_client.stream import open_batches\n"
                   f"for i, b in enumerate(open_batches({run.address!r}, 0, 2, timeout=30)):\n"
                   "    print('batch', i, flush=True)\n"

@@ -91,43 +91,56 @@ class TrainMocoTest(unittest.TestCase):
                    "--synthetic-batch", "16", "--synthetic-size", "32", "--log-every", "100"])
         self.assertEqual(taken, ["end"])
 
-    def test_ranks_with_unequal_batch_counts_stop_together(self):
-        # Batch i goes to rank i mod world: here rank 0 gets 3 batches, rank 1 gets 2.
-        r = self.run_two_ranks("full(batch, size, 3 - rank)",
-                               "the rank with one batch more waited for the other forever")
-        self.assertIn("done: 2 steps", r.stdout)
+    def test_ranks_stop_together(self):
+        """Two CPU ranks (gloo) whose streams differ, in one pair of processes (torch is imported
+        once): each scenario must end on both ranks, with the steps given."""
+        scenarios = [
+            # Batch i goes to rank i mod world: here rank 0 gets 3 batches, rank 1 gets 2.
+            ("full(batch, size, 3 - rank)", "the rank with one batch more waited for the other forever",
+             "done: 2 steps"),
+            # A stream of exactly world batches, the last one short: rank 1's first batch is the
+            # partial one. No rank may train on it (the ranks' batches would differ in size in
+            # the key all-gathers), and none may train without the others.
+            ("full(8 if rank == 0 else 6, size, 1)", "the ranks trained on batches of different sizes and hung",
+             "done: 0 steps"),
+        ]
+        out = self.run_two_ranks([b for b, _, _ in scenarios])
+        for n, (_, hang, want) in enumerate(scenarios):
+            with self.subTest(scenario=n):
+                part = out.get(n)
+                self.assertIsNotNone(part, hang)
+                self.assertIn(want, part)
 
-    def test_partial_batch_in_the_first_round_is_dropped_by_all_ranks(self):
-        # A stream of exactly world batches, the last one short: rank 1's first batch is the
-        # partial one. No rank may train on it (the ranks' batches would differ in size in
-        # the key all-gathers), and none may train without the others.
-        r = self.run_two_ranks("full(8 if rank == 0 else 6, size, 1)",
-                               "the ranks trained on batches of different sizes and hung")
-        self.assertIn("done: 0 steps", r.stdout)
-
-    def run_two_ranks(self, batches, hang):
+    def run_two_ranks(self, scenarios):
         """Runs train_moco.py --synthetic as two CPU ranks (gloo) in a subprocess, so that a hang
-        fails the test instead of hanging it; rank r's batches are the expression batches (of
-        full, the real synthetic_batches, batch, size and rank)."""
+        fails the test instead of hanging it: once per scenario, each an expression for rank r's
+        batches (of full, the real synthetic_batches, batch, size and rank), each with its own
+        process group. Returns rank 0's output of each scenario that ended, by number."""
         script = f"""
-import importlib.util, os, socket, torch.multiprocessing as mp
+import importlib.util, os, socket, sys, torch.multiprocessing as mp
 
-def run(rank, port):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      LOCAL_RANK=str(rank), WORLD_SIZE="2")
+def run(rank, ports):
     spec = importlib.util.spec_from_file_location("train_moco", {EXAMPLE!r})
     moco = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(moco)
     full = moco.synthetic_batches
-    moco.synthetic_batches = lambda batch, size, steps: {batches}
-    moco.main(["--synthetic", "--arch", "resnet18", "--K", "64", "--synthetic-batch", "8",
-               "--synthetic-size", "32", "--log-every", "1"])
+    for n, (port, scenario) in enumerate(zip(ports, {scenarios!r})):
+        os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                          LOCAL_RANK=str(rank), WORLD_SIZE="2")
+        moco.synthetic_batches = lambda batch, size, steps, scenario=scenario: eval(
+            scenario, {{"full": full, "batch": batch, "size": size, "rank": rank}})
+        moco.main(["--synthetic", "--arch", "resnet18", "--K", "64", "--synthetic-batch", "8",
+                   "--synthetic-size", "32", "--log-every", "1"])
+        if rank == 0:
+            print(f"=== scenario {{n}} ended", flush=True)
 
 if __name__ == "__main__":
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mp.spawn(run, args=(port,), nprocs=2)
+    ports = []
+    for _ in {scenarios!r}:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    mp.spawn(run, args=(ports,), nprocs=2)
 """
         with tempfile.TemporaryDirectory() as d:
             path = os.path.join(d, "two_ranks.py")
@@ -136,11 +149,20 @@ if __name__ == "__main__":
             env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
             env["CUDA_VISIBLE_DEVICES"] = ""
             try:
-                r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True, timeout=120)
-            except subprocess.TimeoutExpired:
-                self.fail(hang)
-        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
-        return r
+                r = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True, timeout=180)
+                stdout, code, stderr = r.stdout, r.returncode, r.stderr
+            except subprocess.TimeoutExpired as e:
+                stdout, code, stderr = (e.stdout or b"").decode(), None, (e.stderr or b"").decode()
+        parts, current = {}, []
+        for line in stdout.splitlines():
+            if line.startswith("=== scenario "):
+                parts[int(line.split()[2])] = "\n".join(current)
+                current = []
+            else:
+                current.append(line)
+        if code is not None:
+            self.assertEqual(code, 0, stderr[-3000:])
+        return parts
 
 
 if __name__ == "__main__":

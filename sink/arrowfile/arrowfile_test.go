@@ -23,8 +23,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/pipeline"
+	"pipeline/schema"
 	"pipeline/stages/batch"
-	"pipeline/stages/batch/schema"
 )
 
 var groups = []batch.GroupShape{

@@ -11,7 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 	"pipeline/sink/arrowsocket/batchtest"
 )
 
@@ -94,7 +94,7 @@ func consume(addr, how string) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := io.WriteString(conn, Hello{Rank: 0, World: 1}.String()); err != nil {
+	if _, err := io.WriteString(conn, Hello{Rank: 0, World: 1}.line()); err != nil {
 		return err
 	}
 	_, err = io.Copy(io.Discard, conn)

@@ -3,6 +3,7 @@ package arrowsocket
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+
+	"pipeline/sink/netsec"
 )
 
 // ErrAborted is wrapped by Reader.Err when the producer ended the stream with an error, or the
@@ -28,20 +31,58 @@ type Reader struct {
 	opts    []ipc.Option
 }
 
-// Dial connects to a socket sink's address as the given rank of world. It returns once the
-// producer has accepted the rank, before the first batch exists.
+// Dial connects to a socket sink's address as the given rank of world, without a token. It
+// returns once the producer has accepted the rank, before the first batch exists.
 func Dial(ctx context.Context, address string, rank, world int, opts ...ipc.Option) (*Reader, error) {
-	network, where, err := ParseAddress(address)
+	return Dialer{}.Dial(ctx, address, rank, world, opts...)
+}
+
+// Dialer connects to socket sinks that require TLS or a token. The zero Dialer is Dial.
+type Dialer struct {
+	// Security is the CA file that tcp+tls:// servers are checked against (empty: the
+	// system's roots) and the token sent in the handshake.
+	Security netsec.Client
+}
+
+// Dial is the package's Dial with d's security: a tcp+tls:// address is dialled with TLS and
+// the server's certificate verified; the token, if any, is sent in the handshake.
+func (d Dialer) Dial(ctx context.Context, address string, rank, world int, opts ...ipc.Option) (*Reader, error) {
+	network, where, useTLS, err := splitAddress(address)
 	if err != nil {
 		return nil, err
+	}
+	if d.Security.Token != "" {
+		if err := netsec.ValidToken(string(d.Security.Token)); err != nil {
+			return nil, fmt.Errorf("arrowsocket: %w", err)
+		}
+	}
+	var tlsCfg *tls.Config
+	if useTLS {
+		host, _, err := net.SplitHostPort(where)
+		if err != nil {
+			return nil, fmt.Errorf("arrowsocket: address %q: %w", address, err)
+		}
+		if tlsCfg, err = d.Security.TLSConfig(host); err != nil {
+			return nil, fmt.Errorf("arrowsocket %s: %w", address, err)
+		}
+	} else if d.Security.CAFile != "" {
+		return nil, fmt.Errorf("arrowsocket %s: a CA file is for tcp+tls:// addresses; this one is not TLS", address)
 	}
 	var dialer net.Dialer
 	conn, err := dialer.DialContext(ctx, network, where)
 	if err != nil {
 		return nil, fmt.Errorf("arrowsocket: rank %d: %w", rank, err)
 	}
+	if tlsCfg != nil {
+		tc := tls.Client(conn, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("arrowsocket %s: rank %d: TLS: %w", address, rank, err)
+		}
+		conn = tc
+	}
 	r := &Reader{conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
-	if err := r.hello(ctx, Hello{Rank: rank, World: world}, opts); err != nil {
+	if err := r.hello(ctx, Hello{Rank: rank, World: world, Token: d.Security.Token}, opts); err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("arrowsocket %s: rank %d: %w", address, rank, err)
 	}
@@ -53,7 +94,7 @@ func (r *Reader) hello(ctx context.Context, h Hello, opts []ipc.Option) error {
 		r.conn.SetDeadline(deadline)
 		defer r.conn.SetDeadline(time.Time{})
 	}
-	if _, err := r.conn.Write([]byte(h.String())); err != nil {
+	if _, err := r.conn.Write([]byte(h.line())); err != nil {
 		return fmt.Errorf("sending handshake: %w", err)
 	}
 	answer, err := readLineBuffered(r.br)

@@ -14,6 +14,8 @@ import (
 
 	"pipeline/sink/arrowsocket/batchtest"
 	"pipeline/sink/flight"
+	"pipeline/sink/netsec"
+	"pipeline/sink/netsec/netsectest"
 )
 
 // TestServeSynthetic is a producer for the Python client's checks, not a unit test: it is
@@ -26,6 +28,11 @@ import (
 // unix:// and tcp:// addresses use the socket sink, grpc:// ones the Flight sink. Batches
 // follow batchtest's pixel formula, so the reader can check every byte it gets. All batches
 // are built before the first is sent unless BATCHTEST_CYCLE=n asks to send n over and over.
+//
+// Security, for the Python client's tests of it: BATCHTEST_TLS_DIR=dir writes a CA and a
+// server certificate there (netsectest; ca.pem last) and serves TLS with them;
+// BATCHTEST_TOKEN_ENV=NAME requires the token in the environment variable NAME;
+// BATCHTEST_SUMMARY=path writes the sink's summary there as JSON at the end.
 func TestServeSynthetic(t *testing.T) {
 	addr := os.Getenv("BATCHTEST_SERVE")
 	if addr == "" {
@@ -42,11 +49,19 @@ func TestServeSynthetic(t *testing.T) {
 		Close() error
 		Summary() map[string]any
 	}
+	security := netsec.Config{TokenEnv: os.Getenv("BATCHTEST_TOKEN_ENV")}
+	if dir := os.Getenv("BATCHTEST_TLS_DIR"); dir != "" {
+		files, err := netsectest.Write(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		security.TLSCertFile, security.TLSKeyFile = files.Cert, files.Key
+	}
 	var s server
-	if strings.HasPrefix(addr, "grpc://") {
-		s, err = flight.New(flight.Config{Path: addr, World: world, CloseTimeout: 5 * time.Minute})
+	if strings.HasPrefix(addr, "grpc://") || strings.HasPrefix(addr, "grpc+tls://") {
+		s, err = flight.New(flight.Config{Path: addr, World: world, CloseTimeout: 5 * time.Minute, Security: security})
 	} else {
-		s, err = New(Config{Path: addr, World: world, CloseTimeout: 5 * time.Minute})
+		s, err = New(Config{Path: addr, World: world, CloseTimeout: 5 * time.Minute, Security: security})
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +92,11 @@ func TestServeSynthetic(t *testing.T) {
 	mem.AssertSize(t, 0)
 	summary, _ := json.Marshal(s.Summary())
 	t.Logf("done in %s: %s", time.Since(start).Round(time.Millisecond), summary)
+	if path := os.Getenv("BATCHTEST_SUMMARY"); path != "" {
+		if err := os.WriteFile(path, summary, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func envOr(name, def string) string {

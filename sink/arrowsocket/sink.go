@@ -10,9 +10,11 @@ package arrowsocket
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -24,7 +26,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/sink"
-	"pipeline/sink/arrowsocket/rankqueue"
+	"pipeline/sink/netsec"
+	"pipeline/sink/rankqueue"
 )
 
 // Defaults for Config's zero values.
@@ -39,7 +42,8 @@ const (
 
 // Config is the sink: block for kind: arrow-socket.
 type Config struct {
-	// Path is "unix:///path/to.sock" or "tcp://host:port" (port 0 picks a free one).
+	// Path is "unix:///path/to.sock" or "tcp://host:port" (port 0 picks a free one); with
+	// TLS set, consumers dial it as "tcp+tls://host:port".
 	Path string `yaml:"path"`
 	// World is the number of consumers (ranks); 0 takes it from the first handshake.
 	World int `yaml:"world_size"`
@@ -49,6 +53,8 @@ type Config struct {
 	CloseTimeout time.Duration `yaml:"close_timeout"`
 	// HandshakeTimeout bounds how long a new connection may take to say which rank it is.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// Security is TLS, the token and the insecure switch (docs/transport.md, Security).
+	Security netsec.Config `yaml:",inline"`
 	// Allocator is used by the IPC writers (they allocate little: metadata only).
 	Allocator memory.Allocator `yaml:"-"`
 }
@@ -59,6 +65,7 @@ type Sink struct {
 	ln   net.Listener
 	addr string
 	d    *rankqueue.Dispatcher
+	sec  *netsec.Server
 
 	ctx    context.Context // ends when Close gives up on the connections
 	cancel context.CancelFunc
@@ -95,9 +102,16 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arrowsocket %s: %w", cfg.Path, err)
 	}
-	network, where, err := ParseAddress(cfg.Path)
+	network, where, wantTLS, err := splitAddress(cfg.Path)
 	if err != nil {
 		return nil, err
+	}
+	if wantTLS && cfg.Security.TLSCertFile == "" {
+		return nil, fmt.Errorf("arrowsocket %s: a tcp+tls:// path needs tls_cert_file and tls_key_file", cfg.Path)
+	}
+	sec, err := netsec.New(cfg.Security, network, where)
+	if err != nil {
+		return nil, fmt.Errorf("arrowsocket %s: %w", cfg.Path, err)
 	}
 	if network == "unix" {
 		if err := removeStaleSocket(where); err != nil {
@@ -108,11 +122,17 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arrowsocket: listen on %s: %w", cfg.Path, err)
 	}
+	scheme := network
+	if sec.TLS() != nil {
+		ln = tls.NewListener(ln, sec.TLS())
+		scheme = "tcp+tls"
+	}
 	s := &Sink{
 		cfg:        cfg,
 		ln:         ln,
-		addr:       network + "://" + ln.Addr().String(),
+		addr:       scheme + "://" + ln.Addr().String(),
 		d:          d,
+		sec:        sec,
 		acceptDone: make(chan struct{}),
 		live:       make(map[net.Conn]struct{}),
 	}
@@ -121,13 +141,21 @@ func New(cfg Config) (*Sink, error) {
 	return s, nil
 }
 
-// ParseAddress splits "unix:///path" or "tcp://host:port" into a network and an address.
+// ParseAddress splits "unix:///path", "tcp://host:port" or "tcp+tls://host:port" into a
+// network ("unix" or "tcp") and an address.
 func ParseAddress(address string) (network, where string, err error) {
-	network, where, ok := strings.Cut(address, "://")
-	if !ok || where == "" || (network != "unix" && network != "tcp") {
-		return "", "", fmt.Errorf("arrowsocket: address %q: want unix:///path/to.sock or tcp://host:port", address)
+	network, where, _, err = splitAddress(address)
+	return network, where, err
+}
+
+// splitAddress is ParseAddress that also says whether the address asks for TLS.
+func splitAddress(address string) (network, where string, useTLS bool, err error) {
+	scheme, where, ok := strings.Cut(address, "://")
+	if !ok || where == "" || (scheme != "unix" && scheme != "tcp" && scheme != "tcp+tls") {
+		return "", "", false, fmt.Errorf("arrowsocket: address %q: want unix:///path/to.sock, tcp://host:port or tcp+tls://host:port", address)
 	}
-	return network, where, nil
+	network, _, useTLS = strings.Cut(scheme, "+")
+	return network, where, useTLS, nil
 }
 
 // removeStaleSocket deletes a socket file left by a producer that died, and refuses to touch
@@ -150,7 +178,8 @@ func removeStaleSocket(path string) error {
 	return os.Remove(path)
 }
 
-// Address is where consumers connect, with the port filled in for "tcp://host:0".
+// Address is where consumers connect, with the port filled in for "tcp://host:0", and the
+// scheme "tcp+tls" when the sink serves TLS.
 func (s *Sink) Address() string { return s.addr }
 
 // Write queues rec for its rank, blocking while that rank's queue is full. A cancelled ctx
@@ -241,10 +270,12 @@ func (s *Sink) closeLive() {
 	}
 }
 
-// Summary reports what was sent to whom and how long Write waited for the consumers.
+// Summary reports what was sent to whom, how long Write waited for the consumers, and the
+// consumers refused, those without the right token or TLS counted apart.
 func (s *Sink) Summary() map[string]any {
 	m := s.d.Summary()
 	m["address"] = s.addr
+	maps.Copy(m, s.sec.Summary())
 	return m
 }
 
@@ -317,11 +348,27 @@ func (s *Sink) serve(conn net.Conn) {
 	}
 }
 
-// handshake reads the consumer's hello, claims its rank and answers; refusals are listed in
-// the summary.
+// handshake reads the consumer's hello, checks its token, claims its rank and answers;
+// refusals are listed in the summary. A TLS connection first completes TLS: a client that
+// fails it (plain TCP, or it does not trust the certificate) is refused without an answer.
 func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error) {
 	conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	defer conn.SetDeadline(time.Time{})
+	if tc, ok := conn.(*tls.Conn); ok {
+		if err := tc.HandshakeContext(s.ctx); err != nil {
+			if errors.Is(err, io.EOF) { // a port probe, as below
+				return nil, fmt.Errorf("%s: TLS handshake: %w", peer, err)
+			}
+			s.sec.TLSFailed()
+			err = fmt.Errorf("TLS handshake: %w", err)
+			s.d.Refused(peer, err)
+			if rhe := (tls.RecordHeaderError{}); errors.As(err, &rhe) && rhe.Conn != nil {
+				// A plain-TCP consumer: tell it in its own terms (net/http does the same).
+				io.WriteString(rhe.Conn, "error this producer serves TLS: connect to "+s.addr+"\n")
+			}
+			return nil, fmt.Errorf("%s: %w", peer, err)
+		}
+	}
 	line, err := readLine(conn)
 	switch {
 	case errors.Is(err, io.EOF): // closed without a word (a port probe): nothing was asked
@@ -333,6 +380,9 @@ func (s *Sink) handshake(conn net.Conn, peer string) (*rankqueue.Consumer, error
 		return nil, s.refuse(conn, peer, fmt.Errorf("reading handshake: %w", err))
 	}
 	hello, err := parseHello(line)
+	if err == nil {
+		err = s.sec.Check(hello.Token) // before the rank is claimed: a refusal takes nothing
+	}
 	if err == nil {
 		var c *rankqueue.Consumer
 		c, err = s.d.Claim(hello.Rank, hello.World, peer)

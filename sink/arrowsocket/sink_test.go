@@ -13,9 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/goccy/go-yaml"
 
+	"pipeline/schema"
 	"pipeline/sink/arrowsocket/batchtest"
-	"pipeline/sink/arrowsocket/rankqueue"
-	"pipeline/stages/batch/schema"
+	"pipeline/sink/rankqueue"
 )
 
 var small = batchtest.Shape{Rows: 4, Height: 8, Width: 8}
@@ -48,7 +48,12 @@ func listen(t *testing.T, cfg Config) (*Sink, *memory.CheckedAllocator) {
 
 // readAll reads one rank's stream and checks every batch against what batchtest builds.
 func readAll(ctx context.Context, addr string, rank, world int, shape batchtest.Shape) ([]int, error) {
-	r, err := Dial(ctx, addr, rank, world)
+	return readAllWith(ctx, Dialer{}, addr, rank, world, shape)
+}
+
+// readAllWith is readAll with d's security.
+func readAllWith(ctx context.Context, d Dialer, addr string, rank, world int, shape batchtest.Shape) ([]int, error) {
+	r, err := d.Dial(ctx, addr, rank, world)
 	if err != nil {
 		return nil, err
 	}

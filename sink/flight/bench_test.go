@@ -6,7 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"pipeline/pipeline/monitor"
+	"pipeline/monitor"
 	"pipeline/sink/arrowsocket/batchtest"
 )
 

@@ -3,11 +3,16 @@ package flight
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 
 	arrowflight "github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"pipeline/sink/netsec"
 )
 
 // MaxRecvMsgSize is the receive limit Dial sets. Each batch travels as one FlightData message
@@ -16,15 +21,44 @@ import (
 // largest batch it expects. pyarrow's Flight client has no such limit.
 const MaxRecvMsgSize = 1 << 30
 
-// Dial connects to a Flight sink without TLS (the trainer and the pipeline share a trusted
-// network), with the receive limit raised to MaxRecvMsgSize. opts come after the defaults,
-// so they can override them.
+// Dial connects to a Flight sink without a token, with the receive limit raised to
+// MaxRecvMsgSize. opts come after the defaults, so they can override them.
 func Dial(address string, opts ...grpc.DialOption) (arrowflight.Client, error) {
-	opts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	return Dialer{}.Dial(address, opts...)
+}
+
+// Dialer connects to Flight sinks that require TLS or a token. The zero Dialer is Dial.
+type Dialer struct {
+	// Security is the CA file that grpc+tls:// servers are checked against (empty: the
+	// system's roots) and the token sent with every call.
+	Security netsec.Client
+}
+
+// Dial is the package's Dial with d's security: a grpc+tls:// address is dialled with TLS and
+// the server's certificate verified, grpc:// and host:port without.
+func (d Dialer) Dial(address string, opts ...grpc.DialOption) (arrowflight.Client, error) {
+	creds := insecure.NewCredentials()
+	if strings.HasPrefix(address, "grpc+tls://") {
+		host, _, err := net.SplitHostPort(hostPort(address))
+		if err != nil {
+			return nil, fmt.Errorf("flight: address %q: %w", address, err)
+		}
+		cfg, err := d.Security.TLSConfig(host)
+		if err != nil {
+			return nil, fmt.Errorf("flight %s: %w", address, err)
+		}
+		creds = credentials.NewTLS(cfg)
+	} else if d.Security.CAFile != "" {
+		return nil, fmt.Errorf("flight %s: a CA file is for grpc+tls:// addresses; this one is not TLS", address)
+	}
+	defaults := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxRecvMsgSize)),
-	}, opts...)
-	c, err := arrowflight.NewClientWithMiddleware(hostPort(address), nil, nil, opts...)
+	}
+	if d.Security.Token != "" {
+		defaults = append(defaults, grpc.WithPerRPCCredentials(bearerToken{d.Security.Token}))
+	}
+	c, err := arrowflight.NewClientWithMiddleware(hostPort(address), nil, nil, append(defaults, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("flight: dial %s: %w", address, err)
 	}

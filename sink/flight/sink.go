@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -26,11 +27,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"pipeline/sink"
-	"pipeline/sink/arrowsocket/rankqueue"
+	"pipeline/sink/netsec"
+	"pipeline/sink/rankqueue"
 )
 
 // Defaults for Config's zero values.
@@ -44,7 +46,8 @@ const (
 
 // Config is the sink: block for kind: flight.
 type Config struct {
-	// Path is "grpc://host:port" or "host:port" (port 0 picks a free one).
+	// Path is "grpc://host:port" or "host:port" (port 0 picks a free one); with TLS set,
+	// clients dial it as "grpc+tls://host:port".
 	Path string `yaml:"path"`
 	// World is the number of ranks; 0 takes it from the first ticket.
 	World int `yaml:"world_size"`
@@ -52,6 +55,8 @@ type Config struct {
 	QueueBytes int64 `yaml:"queue_bytes"`
 	// CloseTimeout bounds how long Close waits for the ranks to take what is queued.
 	CloseTimeout time.Duration `yaml:"close_timeout"`
+	// Security is TLS, the token and the insecure switch (docs/transport.md, Security).
+	Security netsec.Config `yaml:",inline"`
 	// Allocator is used by the IPC writers (metadata only).
 	Allocator memory.Allocator `yaml:"-"`
 }
@@ -61,6 +66,7 @@ type Sink struct {
 	arrowflight.BaseFlightServer
 	cfg       Config
 	d         *rankqueue.Dispatcher
+	sec       *netsec.Server
 	grpc      *grpc.Server
 	ln        net.Listener
 	serveDone chan struct{}
@@ -90,14 +96,26 @@ func New(cfg Config) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("flight %s: %w", cfg.Path, err)
 	}
+	if strings.HasPrefix(cfg.Path, "grpc+tls://") && cfg.Security.TLSCertFile == "" {
+		return nil, fmt.Errorf("flight %s: a grpc+tls:// path needs tls_cert_file and tls_key_file", cfg.Path)
+	}
+	sec, err := netsec.New(cfg.Security, "tcp", hostPort(cfg.Path))
+	if err != nil {
+		return nil, fmt.Errorf("flight %s: %w", cfg.Path, err)
+	}
 	ln, err := net.Listen("tcp", hostPort(cfg.Path))
 	if err != nil {
 		return nil, fmt.Errorf("flight: listen on %s: %w", cfg.Path, err)
 	}
-	s := &Sink{cfg: cfg, d: d, ln: ln, serveDone: make(chan struct{})}
+	s := &Sink{cfg: cfg, d: d, sec: sec, ln: ln, serveDone: make(chan struct{})}
 	// The server's default send limit (2 GiB) already fits a batch; the client's receive
-	// limit is what needs raising (see Dial).
-	s.grpc = grpc.NewServer()
+	// limit is what needs raising (see Dial). The token is checked on every call before
+	// its handler runs, so a client without it never reaches DoGet's rank claim.
+	opts := []grpc.ServerOption{grpc.ChainStreamInterceptor(s.checkStream), grpc.ChainUnaryInterceptor(s.checkUnary)}
+	if sec.TLS() != nil {
+		opts = append(opts, grpc.Creds(countTLSFailures{credentials.NewTLS(sec.TLS()), s.tlsFailed}))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	arrowflight.RegisterFlightServiceServer(s.grpc, s)
 	go func() {
 		defer close(s.serveDone)
@@ -107,14 +125,20 @@ func New(cfg Config) (*Sink, error) {
 }
 
 func hostPort(address string) string {
-	for _, scheme := range []string{"grpc://", "grpc+tcp://"} {
+	for _, scheme := range []string{"grpc://", "grpc+tcp://", "grpc+tls://"} {
 		address = strings.TrimPrefix(address, scheme)
 	}
 	return address
 }
 
-// Address is where clients connect, as "grpc://host:port".
-func (s *Sink) Address() string { return "grpc://" + s.ln.Addr().String() }
+// Address is where clients connect, as "grpc://host:port", or "grpc+tls://host:port" when
+// the sink serves TLS.
+func (s *Sink) Address() string {
+	if s.sec.TLS() != nil {
+		return "grpc+tls://" + s.ln.Addr().String()
+	}
+	return "grpc://" + s.ln.Addr().String()
+}
 
 // Ticket names one rank's stream: "rank=R/world=W".
 func Ticket(rank, world int) []byte { return []byte(fmt.Sprintf("rank=%d/world=%d", rank, world)) }
@@ -197,10 +221,12 @@ func (s *Sink) Close() error {
 	return s.closeErr
 }
 
-// Summary reports what was sent to whom and how long Write waited for the clients.
+// Summary reports what was sent to whom, how long Write waited for the clients, and the
+// clients refused, those without the right token or TLS counted apart.
 func (s *Sink) Summary() map[string]any {
 	m := s.d.Summary()
 	m["address"] = s.Address()
+	maps.Copy(m, s.sec.Summary())
 	return m
 }
 
@@ -221,10 +247,7 @@ func appMetadata(rec arrow.RecordBatch) []byte {
 // is no acknowledgement, so its last batch can be neither counted nor safely resent).
 func (s *Sink) DoGet(t *arrowflight.Ticket, stream arrowflight.FlightService_DoGetServer) error {
 	ctx := stream.Context()
-	who := "flight client"
-	if p, ok := peer.FromContext(ctx); ok {
-		who = p.Addr.String()
-	}
+	who := peerName(ctx)
 	rank, world, err := ParseTicket(t.GetTicket())
 	var c *rankqueue.Consumer
 	if err == nil {

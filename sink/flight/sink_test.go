@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"pipeline/schema"
 	"pipeline/sink/arrowsocket/batchtest"
-	"pipeline/stages/batch/schema"
 )
 
 var small = batchtest.Shape{Rows: 4, Height: 8, Width: 8}
@@ -41,7 +41,12 @@ func listen(t *testing.T, cfg Config) (*Sink, *memory.CheckedAllocator) {
 
 // readAll reads one rank's stream, checking every batch, with its own client.
 func readAll(ctx context.Context, addr string, rank, world int, shape batchtest.Shape, opts ...grpc.DialOption) ([]int, error) {
-	c, err := Dial(addr, opts...)
+	return readAllWith(ctx, Dialer{}, addr, rank, world, shape, opts...)
+}
+
+// readAllWith is readAll with d's security.
+func readAllWith(ctx context.Context, d Dialer, addr string, rank, world int, shape batchtest.Shape, opts ...grpc.DialOption) ([]int, error) {
+	c, err := d.Dial(addr, opts...)
 	if err != nil {
 		return nil, err
 	}

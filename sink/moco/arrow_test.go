@@ -1,9 +1,15 @@
 package moco
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"fmt"
+	"image/png"
 	"math"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,22 +17,27 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"pipeline/plots"
+	"pipeline/schema"
 )
 
-// makeRecord builds a batch in the pipeline's schema, with plain FixedSizeList<uint8> view
-// columns (the fixed_shape_tensor extension's storage).
+// makeRecord builds a batch in the pipeline's schema, with fixed_shape_tensor [H,W,3] view
+// columns as the batcher writes them.
 func makeRecord(mem memory.Allocator, q, k []uint8, n, h, w int, labels []int32, epoch int) arrow.RecordBatch {
-	size := int32(h * w * 3)
-	view := arrow.FixedSizeListOf(size, arrow.PrimitiveTypes.Uint8)
-	schema := arrow.NewSchema([]arrow.Field{
+	view, err := schema.NewTensorType(arrow.PrimitiveTypes.Uint8, h, w, 3)
+	if err != nil {
+		panic(err)
+	}
+	sch := arrow.NewSchema([]arrow.Field{
 		{Name: "q", Type: view}, {Name: "k", Type: view},
 		{Name: "label", Type: arrow.PrimitiveTypes.Int32}, {Name: "key", Type: arrow.BinaryTypes.String},
 		{Name: "index", Type: arrow.PrimitiveTypes.Int64}, {Name: "epoch", Type: arrow.PrimitiveTypes.Int32},
 	}, nil)
-	b := array.NewRecordBuilder(mem, schema)
+	b := array.NewRecordBuilder(mem, sch)
 	defer b.Release()
 	for col, pix := range [][]uint8{q, k} {
-		lb := b.Field(col).(*array.FixedSizeListBuilder)
+		lb := b.Field(col).(*array.ExtensionBuilder).StorageBuilder().(*array.FixedSizeListBuilder)
 		vb := lb.ValueBuilder().(*array.Uint8Builder)
 		for range n {
 			lb.Append(true)
@@ -86,9 +97,11 @@ func TestSinkTrainsFromArrowAndResumes(t *testing.T) {
 	if frac, ok := sum["data_wait_fraction"].(float64); !ok || frac < 0 || frac > 1 {
 		t.Errorf("data_wait_fraction %v", sum["data_wait_fraction"])
 	}
-	if !strings.Contains(log.String(), "step 3 epoch 1 loss") {
-		t.Errorf("log lacks the step lines:\n%s", log.String())
+	// Epoch 0 took 2 steps: the third step's line knows the total of 4 epochs and the time left.
+	if !strings.Contains(log.String(), "epoch 1/4 step 1 loss") || !regexp.MustCompile(`epoch 2/4 step 3/8 loss [0-9.]+ acc [0-9.]+ lr [0-9.]+ data-wait [0-9]+% step [0-9]+ms left [0-9]`).MatchString(log.String()) {
+		t.Errorf("log lacks the progress lines:\n%s", log.String())
 	}
+	checkTrainingReport(t, s, filepath.Join(cfg.CheckpointDir, "training.png"), loss)
 
 	resumed, err := New(cfg, Options{})
 	if err != nil {
@@ -248,6 +261,10 @@ func TestResumedSinkEvaluatesTheCheckpointsEpoch(t *testing.T) {
 	if got, _ := s.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 2 {
 		t.Errorf("kNN evaluated %d times (%v), want 2: epoch 0, owed by the checkpoint, and epoch 1", len(got), got)
 	}
+	// The report counts the epochs on from the checkpoint: after the first and the second.
+	if k := s.Training().KNN; len(k) != 2 || k[0].Epoch != 1 || k[1].Epoch != 2 {
+		t.Errorf("report's kNN points %+v, want epochs 1 and 2", k)
+	}
 	// The final checkpoint says epoch 1 was evaluated: resuming it owes nothing more.
 	r, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
 	if err != nil {
@@ -258,5 +275,43 @@ func TestResumedSinkEvaluatesTheCheckpointsEpoch(t *testing.T) {
 	}
 	if got, _ := r.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 0 {
 		t.Errorf("a resumed run with nothing to train evaluated %d times, want 0", len(got))
+	}
+}
+
+// checkTrainingReport: the report holds every step in order, the first (compiling) one without
+// a time, the last with the summary's loss, and its picture and CSV are written at path.
+func checkTrainingReport(t *testing.T, s *Sink, path string, finalLoss float32) {
+	t.Helper()
+	tr := s.Training()
+	if len(tr.Steps) != 3 || tr.FirstStepS <= 0 {
+		t.Fatalf("report steps %+v, first step %.3fs", tr.Steps, tr.FirstStepS)
+	}
+	for i, p := range tr.Steps {
+		if p.Step != int64(i+1) || p.N != 1 || p.Epoch != i/2 || (p.TimedN == 0) != (i == 0) || p.LR <= 0 {
+			t.Fatalf("step %d: %+v", i+1, p)
+		}
+		if f := p.WaitFraction(); i > 0 && (f < 0 || f > 1) {
+			t.Fatalf("step %d: data-wait fraction %v", i+1, f)
+		}
+	}
+	if float32(tr.Steps[2].Loss) != finalLoss {
+		t.Fatalf("last step's loss %v, summary's %v", tr.Steps[2].Loss, finalLoss)
+	}
+	if s.Summary()["report"] != path {
+		t.Fatalf("summary's report %v, want %s", s.Summary()["report"], path)
+	}
+	if f, err := os.Open(path); err != nil {
+		t.Fatal(err)
+	} else if c, err := png.DecodeConfig(f); f.Close() != nil || err != nil || c.Width < 800 {
+		t.Fatalf("report picture %+v %v", c, err)
+	}
+	steps, _ := plots.CSVPaths(path)
+	b, err := os.ReadFile(steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || len(rows) != 4 || rows[1][0] != "1" || rows[1][6] != "" || rows[3][0] != "3" || rows[3][6] == "" {
+		t.Fatalf("report CSV (%v):\n%s", err, b)
 	}
 }

@@ -40,9 +40,12 @@ type Config struct {
 	CheckpointEvery int     `yaml:"checkpoint_every"` // steps; 0: only at the end
 	CheckpointKeep  int     `yaml:"checkpoint_keep"`
 	LogEvery        int     `yaml:"log_every"` // steps; 0: no step log
-	Seed            uint64  `yaml:"seed"`
-	KNNK            int     `yaml:"knn_k"`
-	KNNTemperature  float64 `yaml:"knn_temperature"`
+	// Plot is the training report's PNG (its CSV beside it), redrawn after every epoch;
+	// empty: checkpoint_dir/training.png when there is a checkpoint_dir, else none.
+	Plot           string  `yaml:"plot"`
+	Seed           uint64  `yaml:"seed"`
+	KNNK           int     `yaml:"knn_k"`
+	KNNTemperature float64 `yaml:"knn_temperature"`
 }
 
 // DefaultConfig is MoCo v2 on ImageNet (main_moco.py --mlp --moco-t 0.2 --aug-plus --cos),

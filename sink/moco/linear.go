@@ -19,6 +19,17 @@ type LinearConfig struct {
 	WeightDecay float64
 	Batch       int
 	Seed        uint64
+	// OnEpoch, if set, is given each epoch's point of the curve as soon as it is known.
+	OnEpoch func(LinearEpoch)
+}
+
+// LinearEpoch is one point of the classifier's training curve.
+type LinearEpoch struct {
+	Epoch         int     `json:"epoch"` // from 1
+	LR            float64 `json:"lr"`
+	Loss          float64 `json:"loss"`           // mean cross-entropy over the epoch's batches, as they trained
+	TrainAccuracy float64 `json:"train_accuracy"` // over the epoch, each sample before its update
+	TestAccuracy  float64 `json:"test_accuracy"`  // after the epoch
 }
 
 // DefaultLinearConfig is main_lincls.py's: 100 epochs, lr 30, momentum 0.9, no weight decay,
@@ -31,6 +42,7 @@ func DefaultLinearConfig() LinearConfig {
 type LinearResult struct {
 	TrainAccuracy, TestAccuracy float64
 	Classes, Width              int
+	Curve                       []LinearEpoch
 }
 
 // LinearEval trains a linear classifier on train features (rows of width floats) and reports
@@ -59,6 +71,17 @@ func LinearEval(train []float32, trainLabels []int32, test []float32, testLabels
 	logits := make([]float64, classes)
 	order := rng.Perm(n)
 	batch := max(cfg.Batch, 1)
+	accuracy := func(feats []float32, labels []int32) float64 {
+		correct := 0
+		for r, l := range labels {
+			softmax(feats[r*width:(r+1)*width], w, b, logits)
+			if argmax(logits) == int(l) {
+				correct++
+			}
+		}
+		return float64(correct) / float64(max(len(labels), 1))
+	}
+	var curve []LinearEpoch
 	for epoch := range cfg.Epochs {
 		lr := cfg.LR
 		if float64(epoch) >= 0.6*float64(cfg.Epochs) {
@@ -68,6 +91,8 @@ func LinearEval(train []float32, trainLabels []int32, test []float32, testLabels
 			lr *= 0.1
 		}
 		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var lossSum float64
+		correct := 0
 		for start := 0; start < n; start += batch {
 			rows := order[start:min(start+batch, n)]
 			clear(gw)
@@ -75,6 +100,10 @@ func LinearEval(train []float32, trainLabels []int32, test []float32, testLabels
 			for _, r := range rows {
 				x := train[r*width : (r+1)*width]
 				softmax(x, w, b, logits)
+				lossSum -= math.Log(max(logits[trainLabels[r]], 1e-300))
+				if argmax(logits) == int(trainLabels[r]) {
+					correct++
+				}
 				logits[trainLabels[r]]-- // d(cross-entropy)/d(logits) = p - onehot
 				for i, xi := range x {
 					row := gw[i*classes : (i+1)*classes]
@@ -98,25 +127,25 @@ func LinearEval(train []float32, trainLabels []int32, test []float32, testLabels
 				b[c] -= lr * vb[c]
 			}
 		}
-	}
-	accuracy := func(feats []float32, labels []int32) float64 {
-		correct := 0
-		for r, l := range labels {
-			softmax(feats[r*width:(r+1)*width], w, b, logits)
-			best := 0
-			for c := range logits {
-				if logits[c] > logits[best] {
-					best = c
-				}
-			}
-			if int32(best) == l {
-				correct++
-			}
+		point := LinearEpoch{Epoch: epoch + 1, LR: lr, Loss: lossSum / float64(n),
+			TrainAccuracy: float64(correct) / float64(n), TestAccuracy: accuracy(test, testLabels)}
+		curve = append(curve, point)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(point)
 		}
-		return float64(correct) / float64(max(len(labels), 1))
 	}
 	return LinearResult{TrainAccuracy: accuracy(train, trainLabels), TestAccuracy: accuracy(test, testLabels),
-		Classes: classes, Width: width}, nil
+		Classes: classes, Width: width, Curve: curve}, nil
+}
+
+func argmax(v []float64) int {
+	best := 0
+	for c := range v {
+		if v[c] > v[best] {
+			best = c
+		}
+	}
+	return best
 }
 
 // softmax writes the class probabilities of x·w + b into out.

@@ -69,6 +69,7 @@ type runStats struct {
 	knn                    []float64 // after each epoch
 	knnInit                *float64
 	lastCheckpoint         string
+	report                 reportStats // the training report's series and the progress line's figures
 }
 
 // New opens the backend, builds the trainer and resumes from the newest checkpoint in
@@ -89,6 +90,9 @@ func New(cfg Config, opts Options) (*Sink, error) {
 		return nil, fmt.Errorf("moco sink: %w", err)
 	}
 	s := &Sink{cfg: cfg, opts: opts, trainer: trainer, batches: make(chan deviceBatch, 1), done: make(chan struct{})}
+	if err := s.openReport(); err != nil {
+		return nil, fmt.Errorf("moco sink: %w", err)
+	}
 	if cfg.CheckpointDir != "" {
 		path, err := LatestCheckpoint(cfg.CheckpointDir)
 		if err != nil {
@@ -99,6 +103,7 @@ func New(cfg Config, opts Options) (*Sink, error) {
 				return nil, fmt.Errorf("moco sink: resuming: %w", err)
 			}
 			s.stats.steps = trainer.Step()
+			s.stats.report.resumed(trainer.Step(), trainer.Epoch())
 			s.batchRows = trainer.batch
 			s.logf("resumed from %s at step %d, epoch %d", path, trainer.Step(), trainer.Epoch())
 		}
@@ -156,11 +161,11 @@ func (s *Sink) stoppedErr() error {
 }
 
 func (s *Sink) upload(rec arrow.RecordBatch) (*deviceBatch, error) {
-	q, err := readViews(rec, "q")
+	q, err := readViews(rec, groupQuery)
 	if err != nil {
 		return nil, fmt.Errorf("moco sink: %w", err)
 	}
-	k, err := readViews(rec, "k")
+	k, err := readViews(rec, groupKey)
 	if err != nil {
 		return nil, fmt.Errorf("moco sink: %w", err)
 	}
@@ -239,12 +244,18 @@ func (s *Sink) train() {
 		if !ok {
 			break
 		}
+		if b.epoch != epoch {
+			s.epochEnded() // report: the steps an epoch takes, for the time left
+		}
 		if b.epoch != epoch && s.trainer.KNNDue() {
 			if err := s.evaluate(false); err != nil {
 				b.release()
 				s.err = err
 				return
 			}
+		}
+		if b.epoch != epoch {
+			s.redrawReport() // after every epoch: a long run shows its curves while it trains
 		}
 		epoch = b.epoch
 		if !compiled {
@@ -280,11 +291,15 @@ func (s *Sink) train() {
 	if s.cfg.CheckpointDir != "" && s.trainer.Step() > 0 {
 		s.err = s.checkpoint(state)
 	}
+	if err := s.writeReport(); err != nil && s.err == nil {
+		s.err = fmt.Errorf("moco sink: training report: %w", err)
+	}
 }
 
 func (s *Sink) record(res StepResult, wait, step time.Duration) {
 	s.mu.Lock()
 	st := &s.stats
+	timed := st.firstStepNs != 0 // the first step compiles: not a step time
 	if st.firstStepNs == 0 {
 		st.firstStepNs = int64(step)
 	} else {
@@ -295,10 +310,14 @@ func (s *Sink) record(res StepResult, wait, step time.Duration) {
 	st.steps++
 	st.lastLoss, st.lastAccuracy, st.lastLR = res.Loss, res.Accuracy, res.LR
 	steps := st.steps
-	s.mu.Unlock()
+	st.report.step(st.steps, s.trainer.Epoch(), res, wait, step, timed)
+	line := ""
 	if every := s.cfg.LogEvery; every > 0 && steps%int64(every) == 0 {
-		s.logf("step %d epoch %d loss %.4f acc %.3f lr %.5f step %.1fms data-wait %.1fms",
-			steps, s.trainer.Epoch(), res.Loss, res.Accuracy, res.LR, ms(step), ms(wait))
+		line = s.progressLine()
+	}
+	s.mu.Unlock()
+	if line != "" {
+		s.logf("%s", line)
 	}
 }
 
@@ -309,10 +328,12 @@ func (s *Sink) evaluate(atInit bool) error {
 	if s.opts.KNN == nil || (atInit && s.trainer.Step() > 0) {
 		return nil
 	}
+	t0 := time.Now()
 	acc, err := s.trainer.KNNAccuracy(*s.opts.KNN)
 	if err != nil {
 		return fmt.Errorf("moco sink: knn monitor: %w", err)
 	}
+	knnTime := time.Since(t0)
 	if !atInit {
 		s.trainer.KNNDone()
 	}
@@ -321,13 +342,14 @@ func (s *Sink) evaluate(atInit bool) error {
 		s.stats.knnInit = &acc
 	} else {
 		s.stats.knn = append(s.stats.knn, acc)
+		s.stats.report.knnTimed(knnTime)
 	}
 	s.mu.Unlock()
 	if atInit {
 		s.logf("knn accuracy at init %.4f", acc)
-	} else {
-		s.logf("epoch %d knn accuracy %.4f", s.trainer.Epoch(), acc)
+		return nil
 	}
+	s.logf("epoch %d knn accuracy %.4f", s.trainer.Epoch()+1, acc)
 	return nil
 }
 
@@ -386,6 +408,9 @@ func (s *Sink) Summary() map[string]any {
 	}
 	if st.lastCheckpoint != "" {
 		out["checkpoint"] = st.lastCheckpoint
+	}
+	if st.report.path != "" {
+		out["report"] = st.report.path
 	}
 	return out
 }

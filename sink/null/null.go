@@ -9,8 +9,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"pipeline/schema"
 	"pipeline/sink"
-	"pipeline/stages/batch/schema"
 )
 
 // Config is the sink: block for kind: null.

@@ -16,7 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/pipeline"
-	"pipeline/stages/batch/schema"
+	"pipeline/schema"
 )
 
 // ReasonPartialBatch is the skip reason of samples dropped with the final batch (drop_last).
@@ -298,10 +298,7 @@ func (b *Batcher) putView(g, off int, pix []uint8) {
 // fullBatchBytes is what a full batch holds apart from the string data of key and params.
 func (b *Batcher) fullBatchBytes() int64 {
 	n := int64(b.cfg.Size)
-	var total int64
-	for _, t := range b.tensors {
-		total += n * int64(t.BytesPerRow())
-	}
+	total := n * rowTensorBytes(b.cfg, b.groups)
 	total += n * (4 + 8 + 4) // label, index, epoch
 	total += (n + 1) * 4     // key offsets
 	if b.cfg.KeepParams {

@@ -18,7 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"pipeline/pipeline"
-	"pipeline/stages/batch/schema"
+	"pipeline/schema"
 )
 
 // MoCo-like groups, small: q and k of one view each, plus a three-view group to cover [V,H,W,3].

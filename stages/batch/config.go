@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"slices"
 
-	"pipeline/stages/batch/schema"
+	"pipeline/schema"
 )
 
 // Config is the batch: block of a pipeline config.
@@ -73,6 +73,43 @@ func (g GroupShape) tensorShape() []int {
 }
 
 func (g GroupShape) viewPixels() int { return g.Height * g.Width * 3 }
+
+// What the budget sets aside per row of a batch beyond its tensors: the label, index, epoch,
+// key offset and key string; with keep_params, the parameters' JSON per view.
+const (
+	rowSlack    = 128
+	paramsSlack = 512
+)
+
+// Charge is what the memory budget sets aside for one batch of cfg: its tensors and the slack
+// per row. begin reserves the tensors and offsets up front, finish the record's exact bytes.
+func Charge(cfg Config, groups []GroupShape) int64 {
+	row := rowTensorBytes(cfg, groups) + rowSlack
+	if cfg.KeepParams {
+		for _, g := range groups {
+			row += int64(g.Views) * paramsSlack
+		}
+	}
+	size := cfg.Size
+	if size == 0 {
+		size = DefaultSize
+	}
+	return row * int64(size)
+}
+
+// rowTensorBytes is the size of one row's tensors over every group: uint8, or float32 when
+// normalized.
+func rowTensorBytes(cfg Config, groups []GroupShape) int64 {
+	elem := int64(1)
+	if cfg.Normalize {
+		elem = 4
+	}
+	var n int64
+	for _, g := range groups {
+		n += int64(g.Views*g.viewPixels()) * elem
+	}
+	return n
+}
 
 func checkGroups(groups []GroupShape) error {
 	if len(groups) == 0 {

@@ -1,11 +1,12 @@
 package batch
 
 import (
-	"math/bits"
 	"sync"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"pipeline/pipeline"
 )
 
 // Pool is a memory.Allocator that keeps freed buffers for reuse, so that every batch after
@@ -119,17 +120,14 @@ func (p *Pool) Close() {
 	p.idleSz = 0
 }
 
-// sizeClass rounds n up to a multiple of 64 (Arrow's alignment) and then to 1, 1.25, 1.5 or
-// 1.75 times a power of two, so that buffers whose size varies a little from batch to batch
-// (string columns) still find a free buffer, wasting at most a quarter.
+// sizeClass is the runtime's size class (pipeline.SizeClass), except that a small buffer is
+// only rounded up to a multiple of 64 (Arrow's alignment): string columns are often small.
 func sizeClass(n int) int {
 	n = (n + 63) &^ 63
 	if n <= 4096 {
 		return n
 	}
-	hi := bits.Len(uint(n)) - 1
-	step := 1 << (hi - 2)
-	return (n + step - 1) / step * step
+	return pipeline.SizeClass(n)
 }
 
 var _ memory.Allocator = (*Pool)(nil)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"pipeline/internal/idx"
 	"pipeline/pipeline"
 	"pipeline/stages/tarshard"
 )
@@ -252,7 +253,7 @@ func TestFashionMNISTLabels(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skip("Fashion-MNIST is not installed: " + path)
 	}
-	labels, err := ReadIDX(path)
+	labels, err := idx.Read(path, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

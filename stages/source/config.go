@@ -165,11 +165,4 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// Position is how far a run got: Offset samples of epoch Epoch were delivered (good and bad
-// samples both count; whole-shard errors do not). It is the source's part of a checkpoint.
-type Position struct {
-	Epoch  int   `json:"epoch" yaml:"epoch"`
-	Offset int64 `json:"offset" yaml:"offset"`
-}
-
 func ptrTo[T any](v T) *T { return &v }

@@ -166,15 +166,6 @@ func (s *Source) Position() Position {
 	return Position{Epoch: s.epoch, Offset: s.offset}
 }
 
-// Advance is the position after one more sample (good or skipped) with meta m, taken in
-// stream order: start from Options.Start and advance over every item the consumer receives.
-func (p Position) Advance(m pipeline.Meta) Position {
-	if m.Epoch != p.Epoch {
-		return Position{Epoch: m.Epoch, Offset: 1}
-	}
-	return Position{Epoch: p.Epoch, Offset: p.Offset + 1}
-}
-
 // Close stops the readers and releases the samples read ahead.
 func (s *Source) Close() error {
 	if s.stream != nil {

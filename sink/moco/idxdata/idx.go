@@ -1,15 +1,11 @@
-// Package idxdata reads MNIST-style IDX files (optionally gzipped): 8-bit images and labels,
-// e.g. Fashion-MNIST, for the trainer's evaluation and tests.
+// Package idxdata pairs MNIST-style IDX images and labels (read by internal/idx), e.g.
+// Fashion-MNIST, for the trainer's evaluation and tests.
 package idxdata
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"os"
-	"strings"
+
+	"pipeline/internal/idx"
 )
 
 // Images is a set of 8-bit grayscale images, row-major, each H x W.
@@ -22,71 +18,22 @@ type Images struct {
 // Read loads an images file and its labels file (IDX3 ubyte and IDX1 ubyte, .gz or not).
 // limit > 0 keeps only the first limit images.
 func Read(imagesPath, labelsPath string, limit int) (*Images, error) {
-	img, err := readIDX(imagesPath, 3, limit)
+	img, err := idx.Read(imagesPath, 3, limit)
 	if err != nil {
 		return nil, err
 	}
-	lab, err := readIDX(labelsPath, 1, limit)
+	lab, err := idx.Read(labelsPath, 1, limit)
 	if err != nil {
 		return nil, err
 	}
-	if lab.dims[0] != img.dims[0] {
-		return nil, fmt.Errorf("%s has %d images but %s has %d labels", imagesPath, img.dims[0], labelsPath, lab.dims[0])
+	if lab.Dims[0] != img.Dims[0] {
+		return nil, fmt.Errorf("%s has %d images but %s has %d labels", imagesPath, img.Dims[0], labelsPath, lab.Dims[0])
 	}
-	labels := make([]int32, len(lab.data))
-	for i, l := range lab.data {
+	labels := make([]int32, len(lab.Data))
+	for i, l := range lab.Data {
 		labels[i] = int32(l)
 	}
-	return &Images{N: img.dims[0], H: img.dims[1], W: img.dims[2], Pix: img.data, Labels: labels}, nil
-}
-
-type idxFile struct {
-	dims []int
-	data []uint8
-}
-
-func readIDX(path string, rank, limit int) (*idxFile, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var r io.Reader = bufio.NewReader(f)
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		defer gz.Close()
-		r = gz
-	}
-	var magic [4]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil {
-		return nil, fmt.Errorf("%s: header: %w", path, err)
-	}
-	if magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || int(magic[3]) != rank {
-		return nil, fmt.Errorf("%s: magic %x, want unsigned-byte IDX of rank %d", path, magic, rank)
-	}
-	dims := make([]int, rank)
-	size := 1
-	for i := range dims {
-		var d uint32
-		if err := binary.Read(r, binary.BigEndian, &d); err != nil {
-			return nil, fmt.Errorf("%s: dimension %d: %w", path, i, err)
-		}
-		dims[i] = int(d)
-		if i > 0 {
-			size *= int(d)
-		}
-	}
-	if limit > 0 && limit < dims[0] {
-		dims[0] = limit
-	}
-	data := make([]uint8, dims[0]*size)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return nil, fmt.Errorf("%s: %d items of %d bytes: %w", path, dims[0], size, err)
-	}
-	return &idxFile{dims: dims, data: data}, nil
+	return &Images{N: img.Dims[0], H: img.Dims[1], W: img.Dims[2], Pix: img.Data, Labels: labels}, nil
 }
 
 // RGB returns image i as H x W x 3 bytes (the gray value in each channel).

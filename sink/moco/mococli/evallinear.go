@@ -19,7 +19,8 @@ import (
 // EvalLinearMain is `pipeline eval linear`: it loads a MoCo checkpoint, computes frozen
 // backbone features (encoder_q in eval mode) of a labelled train and test set given as IDX
 // files (e.g. Fashion-MNIST), trains a linear classifier on them and prints one JSON object
-// with the accuracies to stdout.
+// with the accuracies and the per-epoch curve to stdout; the curve is also printed to stderr
+// as it trains.
 func EvalLinearMain(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eval linear", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -76,13 +77,18 @@ func EvalLinearMain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("eval linear: test features: %w", err)
 	}
+	// The curve, as the classifier trains: a protocol that has not converged shows here.
+	fmt.Fprintf(stderr, "%6s %8s %8s %10s %10s\n", "epoch", "lr", "loss", "train acc", "test acc")
+	lc.OnEpoch = func(e moco.LinearEpoch) {
+		fmt.Fprintf(stderr, "%6d %8.4g %8.4f %10.4f %10.4f\n", e.Epoch, e.LR, e.Loss, e.TrainAccuracy, e.TestAccuracy)
+	}
 	res, err := moco.LinearEval(trainFeats, trainY, testFeats, testY, trainer.Width(), lc)
 	if err != nil {
 		return fmt.Errorf("eval linear: %w", err)
 	}
 	out := map[string]any{"checkpoint": path, "step": trainer.Step(), "train_accuracy": res.TrainAccuracy,
 		"test_accuracy": res.TestAccuracy, "train_images": train.N, "test_images": test.N,
-		"classes": res.Classes, "feature_width": res.Width, "epochs": lc.Epochs, "lr": lc.LR}
+		"classes": res.Classes, "feature_width": res.Width, "epochs": lc.Epochs, "lr": lc.LR, "curve": res.Curve}
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(out)
 }

@@ -2,6 +2,7 @@ package mococli
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -75,6 +76,22 @@ func TestEvalLinearMainOnCheckpoint(t *testing.T) {
 	}
 	if acc := res["test_accuracy"].(float64); acc < 0.95 {
 		t.Errorf("test accuracy %.3f on separable classes: %s", acc, out.String())
+	}
+	// The curve: one point per epoch, the lr cut at 60 % and 80 %, the last test accuracy the
+	// result's, and the same lines on stderr.
+	var curve struct{ Curve []moco.LinearEpoch }
+	if err := json.Unmarshal([]byte(out.String()), &curve); err != nil || len(curve.Curve) != 20 {
+		t.Fatalf("curve of %d points (%v): %s", len(curve.Curve), err, out.String())
+	}
+	c := curve.Curve
+	if c[0].Epoch != 1 || c[11].LR != 1 || math.Abs(c[12].LR-0.1) > 1e-12 || math.Abs(c[19].LR-0.01) > 1e-12 {
+		t.Errorf("lr schedule %+v", c)
+	}
+	if c[19].TestAccuracy != res["test_accuracy"].(float64) || !(c[19].Loss < c[0].Loss) {
+		t.Errorf("curve ends at %+v, starts at %+v; result %v", c[19], c[0], res["test_accuracy"])
+	}
+	if lines := strings.Count(errs.String(), "\n"); lines != 21 || !strings.Contains(errs.String(), "test acc") {
+		t.Errorf("stderr curve of %d lines:\n%s", lines, errs.String())
 	}
 	if res["step"].(float64) != 1 {
 		t.Errorf("evaluated checkpoint at step %v, want 1", res["step"])

@@ -2,11 +2,8 @@ package monitor
 
 import (
 	"context"
-	"image/png"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -76,32 +73,6 @@ func TestDeltaAndBottleneck(t *testing.T) {
 	d := s.Stages[0]
 	if d.ItemsPerS != 100 || math.Abs(d.Busy-0.2) > 1e-9 || math.Abs(d.Blocked-0.75) > 1e-9 || s.Stages[1].Queue != 0.25 {
 		t.Fatalf("sample %+v", s)
-	}
-}
-
-func TestPlotWritesPNG(t *testing.T) {
-	var samples []Sample
-	for i := 0; i < 20; i++ {
-		samples = append(samples, Sample{At: float64(i) / 4, Stages: []StageSample{
-			{Name: "decode", ItemsPerS: 100 + float64(i), Queue: 0.5, QueueCap: 4},
-			{Name: "augment", ItemsPerS: 90, Queue: float64(i%5) / 5, QueueCap: 4},
-		}})
-	}
-	path := filepath.Join(t.TempDir(), "p.png")
-	if err := Plot(path, samples); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cfg, err := png.DecodeConfig(f)
-	if err != nil || cfg.Width < 600 || cfg.Height < 400 {
-		t.Fatalf("not a plot-sized PNG: %+v %v", cfg, err)
-	}
-	if err := Plot(path, samples[:1]); err == nil {
-		t.Fatal("one sample is too few to plot")
 	}
 }
 

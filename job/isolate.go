@@ -4,13 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"pipeline/pipeline"
 	"pipeline/stages/decode"
 	"pipeline/stages/source"
 )
 
-// Stages that RunIsolated can run alone.
+// The job's parallel stages (Job.steps), which RunIsolated can run alone.
 const (
 	StageDecode  = "decode"
 	StageAugment = "augment"
@@ -29,15 +31,20 @@ const DefaultIsolateCache = 64
 // opt.Duration, MaxSamples, Stop and OnStart apply; Sink, Start and OnDelivered do not. The
 // summary's stages are replay, the stage, and drop; Emitted counts the samples it processed.
 func (j *Job) RunIsolated(ctx context.Context, stage string, cache int, opt Options) (*Summary, error) {
-	if stage != StageDecode && stage != StageAugment {
-		return nil, fmt.Errorf("cannot isolate stage %q: want %s or %s", stage, StageDecode, StageAugment)
+	steps := j.steps()
+	at := slices.IndexFunc(steps, func(s pipeline.Step) bool { return s.Name == stage })
+	if at < 0 {
+		var names []string
+		for _, s := range steps {
+			names = append(names, s.Name)
+		}
+		return nil, fmt.Errorf("cannot isolate stage %q: want %s", stage, strings.Join(names, " or "))
 	}
 	if cache < 1 {
 		cache = DefaultIsolateCache
 	}
 	budget := pipeline.NewBudget(j.Split)
-	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
-	samples, err := j.cacheSamples(ctx, stage, cache, budget, &dec)
+	samples, err := j.cacheSamples(ctx, stage, steps[:at], cache, budget)
 	if err != nil {
 		return nil, err
 	}
@@ -52,12 +59,7 @@ func (j *Job) RunIsolated(ctx context.Context, stage string, cache int, opt Opti
 		limited = &limitSource{Source: limited, left: opt.MaxSamples}
 	}
 	in := r.Source("replay", limited, w.Queue, nil)
-	var out <-chan *pipeline.Item
-	if stage == StageDecode {
-		out = r.Stage(stage, w.Decode, w.Queue, in, overBudgetIsTooLarge(dec.Stage(budget.Decoded)))
-	} else {
-		out = r.Stage(stage, w.Augment, w.Queue, in, j.Recipe.Stage(j.Config.Seed, j.KeepParams, budget.Views))
-	}
+	out := r.Chain(in, w.Queue, budget, steps[at:at+1])
 	var emitted int64
 	r.Consume("drop", out, func(ctx context.Context, it *pipeline.Item) error {
 		if it.Skip == nil {
@@ -87,15 +89,19 @@ type cachedSample struct {
 	image   pipeline.Image
 }
 
-// cacheSamples reads the first n good samples of the source, decoded when the isolated stage
-// is augment. Bad samples are left out, as the skip policy would.
-func (j *Job) cacheSamples(ctx context.Context, stage string, n int, budget *pipeline.Budget, dec *decode.Decoder) ([]cachedSample, error) {
+// cacheSamples reads the first n good samples of the source through the steps before the
+// isolated stage (none for decode; decode for augment). Bad samples are left out, as the skip
+// policy would.
+func (j *Job) cacheSamples(ctx context.Context, stage string, before []pipeline.Step, n int, budget *pipeline.Budget) ([]cachedSample, error) {
 	src, err := source.Open(j.Source, source.Options{Seed: j.Config.Seed, Epochs: 1, Account: budget.Encoded})
 	if err != nil {
 		return nil, err // source's errors name it
 	}
 	defer src.Close()
-	decodeStage := dec.Stage(budget.Decoded)
+	var fns []pipeline.StageFunc
+	for _, s := range before {
+		fns = append(fns, s.Make(budget))
+	}
 	var out []cachedSample
 	for len(out) < n {
 		it, err := src.Next(ctx)
@@ -111,17 +117,17 @@ func (j *Job) cacheSamples(ctx context.Context, stage string, n int, budget *pip
 		if err != nil {
 			return nil, fmt.Errorf("source: %w", err)
 		}
+		bad, err := runInline(ctx, before, fns, it)
+		if err != nil {
+			return nil, err
+		}
+		if bad {
+			continue
+		}
 		c := cachedSample{meta: it.Meta}
-		if stage == StageDecode {
+		if it.Image.Pix == nil {
 			c.encoded = append([]byte(nil), it.Encoded...)
 		} else {
-			if err := decodeStage(ctx, it); err != nil {
-				it.Release()
-				if _, bad := pipeline.AsSampleError(err); bad {
-					continue
-				}
-				return nil, fmt.Errorf("decode %s: %w", it.Meta, err)
-			}
 			c.image = pipeline.Image{Width: it.Image.Width, Height: it.Image.Height,
 				Pix: append([]uint8(nil), it.Image.Pix...)}
 		}
@@ -132,6 +138,21 @@ func (j *Job) cacheSamples(ctx context.Context, stage string, n int, budget *pip
 		return nil, fmt.Errorf("source: no good sample to replay into %s", stage)
 	}
 	return out, nil
+}
+
+// runInline applies the steps' functions to it in order on this goroutine. A bad sample is
+// released and reported as bad; any other error names the step and the sample.
+func runInline(ctx context.Context, steps []pipeline.Step, fns []pipeline.StageFunc, it *pipeline.Item) (bad bool, err error) {
+	for i, fn := range fns {
+		if err := fn(ctx, it); err != nil {
+			it.Release()
+			if _, isBad := pipeline.AsSampleError(err); isBad {
+				return true, nil
+			}
+			return false, fmt.Errorf("%s %s: %w", steps[i].Name, it.Meta, err)
+		}
+	}
+	return false, nil
 }
 
 // replaySource yields the cached samples over and over, each round as the next epoch, in

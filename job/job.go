@@ -5,7 +5,6 @@ package job
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -23,13 +22,6 @@ import (
 	"pipeline/stages/batch"
 	"pipeline/stages/decode"
 	"pipeline/stages/source"
-)
-
-// batchRowSlack is charged per row on top of the pixels: label, index, epoch, key offsets and
-// key strings; with keep_params, the parameters' JSON adds paramsRowSlack per view.
-const (
-	batchRowSlack  = 128
-	paramsRowSlack = 512
 )
 
 // Job is a validated, sized pipeline, ready to run once.
@@ -152,14 +144,10 @@ func (j *Job) size() error {
 		return fmt.Errorf("workers (decode %d, augment %d, queue %d) and batch.size %d must each be at most %d",
 			w.Decode, w.Augment, w.Queue, j.Batch.Size, maxCount)
 	}
-	j.Window = w.Queue /* source */ + w.Decode + w.Queue + w.Augment + w.Queue + w.Decode + w.Augment
-	// The augment stage takes one pooled buffer per view, charged at its size class.
-	viewBytes := int64(0)
-	for _, g := range j.Groups {
-		viewBytes += int64(g.Views) * int64(pipeline.SizeClass(g.Height*g.Width*3))
-	}
-	views := viewBytes * int64(j.Window)
-	batches := j.batchBytes() * int64(w.BatchesInFlight)
+	j.Window = pipeline.WindowSize(w.Queue, j.steps())
+	views := j.Recipe.SampleCharge() * int64(j.Window)
+	oneBatch := batch.Charge(j.Batch, j.Groups)
+	batches := oneBatch * int64(w.BatchesInFlight)
 	budget := int64(j.Config.MemoryBudget)
 	rest := budget - views - batches
 	if rest < 2*minImageShare {
@@ -167,7 +155,7 @@ func (j *Job) size() error {
 		return fmt.Errorf("memory_budget %s cannot fit this pipeline: %d batches of %s (batch.size %d) + "+
 			"views of %d samples in flight (%s) + at least %s for images need %s; raise memory_budget "+
 			"or lower batch.size or the worker counts",
-			config.ByteSize(budget), w.BatchesInFlight, config.ByteSize(j.batchBytes()), j.Batch.Size,
+			config.ByteSize(budget), w.BatchesInFlight, config.ByteSize(oneBatch), j.Batch.Size,
 			j.Window, config.ByteSize(views), config.ByteSize(2*minImageShare), config.ByteSize(need))
 	}
 	j.Split = pipeline.BudgetSplit{Encoded: rest / 4, Decoded: rest - rest/4, Views: views, Batches: batches}
@@ -190,20 +178,19 @@ func (j *Job) Plan() string {
 		config.ByteSize(sp.Views), config.ByteSize(sp.Batches), j.Batch.Size, strings.Join(groups, ", "), j.sinkKind)
 }
 
-// batchBytes is what one full batch is charged.
-func (j *Job) batchBytes() int64 {
-	elem := int64(1)
-	if j.Batch.Normalize {
-		elem = 4 // float32
+// steps is the job's graph between the source and the batcher, in flow order: Run chains
+// them, RunIsolated runs one alone after the ones before it, and the window and the views
+// account are sized from them.
+func (j *Job) steps() []pipeline.Step {
+	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
+	return []pipeline.Step{
+		{Name: StageDecode, Workers: j.Workers.Decode,
+			Make: func(b *pipeline.Budget) pipeline.StageFunc { return dec.Stage(b.Decoded) }},
+		{Name: StageAugment, Workers: j.Workers.Augment,
+			Make: func(b *pipeline.Budget) pipeline.StageFunc {
+				return j.Recipe.Stage(j.Config.Seed, j.KeepParams, b.Views)
+			}},
 	}
-	var row int64 = batchRowSlack
-	for _, g := range j.Groups {
-		row += int64(g.Views*g.Height*g.Width*3) * elem
-		if j.KeepParams {
-			row += int64(g.Views) * paramsRowSlack
-		}
-	}
-	return row * int64(j.Batch.Size)
 }
 
 // Options change how a job runs without changing its config.
@@ -291,73 +278,20 @@ func (j *Job) Run(ctx context.Context, opt Options) (*Summary, error) {
 		limited = &limitSource{Source: src, left: opt.MaxSamples}
 	}
 	read := r.Source("read", limited, w.Queue, window)
-	dec := decode.Decoder{MaxPixels: j.Config.Decode.MaxPixels}
-	decoded := r.Stage("decode", w.Decode, w.Queue, read, overBudgetIsTooLarge(dec.Stage(budget.Decoded)))
-	augmented := r.Stage("augment", w.Augment, w.Queue, decoded,
-		j.Recipe.Stage(j.Config.Seed, j.KeepParams, budget.Views))
+	augmented := r.Chain(read, w.Queue, budget, j.steps())
 
-	// The batcher sees items in source order (the reorder buffer restores it), so the position
-	// reached when a batch is complete is exactly the data that batch ends with.
 	batcher.OnDrop(r.Skipped)
-	records := make(chan positioned, max(1, w.BatchesInFlight-2))
-	pos := srcOpt.Start
-	var ro pipeline.Reorder
-	var ready []*pipeline.Item
-	send := func(ctx context.Context, rec arrow.RecordBatch) error {
-		select {
-		case records <- positioned{rec, pos}:
-			return nil
-		default:
-		}
-		defer pipeline.WaitDownstream(ctx)() // waiting for the sink is not the batcher's work
-		select {
-		case records <- positioned{rec, pos}:
-			return nil
-		case <-ctx.Done():
-			rec.Release()
-			return ctx.Err()
-		}
-	}
-	r.Consume("batch", augmented, func(ctx context.Context, it *pipeline.Item) error {
-		var err error
-		ready, err = ro.Push(it, ready[:0])
-		for i, x := range ready {
-			pos = pos.Advance(x.Meta)
-			rec, err := batcher.Push(ctx, x)
-			// x's views are in the batch now and freed: only then may its window slot go to
-			// another sample, so that the views account, sized to the window, never blocks.
-			window.Done()
-			if err == nil && rec != nil {
-				err = send(ctx, rec)
-			}
-			if err != nil {
-				for _, rest := range ready[i+1:] {
-					rest.Release()
-				}
-				return err
-			}
-		}
-		return err
-	}, func(ctx context.Context, err error) error {
-		defer close(records)
-		defer ro.Close()
-		if err != nil {
-			return nil // the run is failing: nothing more to flush
-		}
-		if err := ro.Finish(); err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		rec, err := batcher.Flush(ctx)
-		if err != nil || rec == nil {
-			return err
-		}
-		return send(ctx, rec)
-	})
-	sinkStats := r.Track("sink", 1, func() int { return len(records) }, cap(records))
+	batching := &orderedBatches{batcher: batcher, window: window, pos: srcOpt.Start,
+		records: make(chan positioned, max(1, w.BatchesInFlight-2))}
+	r.Consume("batch", augmented, batching.push, batching.finish)
+	records := batching.records
 	var delivered deliveredPosition
 	delivered.set(srcOpt.Start)
-	r.Go(func(ctx context.Context) error {
-		return drainToSink(ctx, records, snk, sinkStats, &delivered, opt.StartBatches, opt.OnDelivered)
+	pipeline.Drain(r, "sink", records, toSink(snk, &delivered, opt.StartBatches, opt.OnDelivered), func(context.Context, error) error {
+		for p := range records { // after an error: give back what is still queued
+			p.rec.Release()
+		}
+		return nil
 	})
 
 	if opt.OnStart != nil {
@@ -450,58 +384,35 @@ func (d *deliveredPosition) set(p source.Position) { d.mu.Lock(); d.pos = p; d.m
 
 func (d *deliveredPosition) get() source.Position { d.mu.Lock(); defer d.mu.Unlock(); return d.pos }
 
-// drainToSink hands records to the sink in order, measuring the sink like any other stage. A
-// stateful sink hears where the stream starts (the position delivered holds, after before
-// batches), then before each batch where it stands after it.
-func drainToSink(ctx context.Context, records <-chan positioned, snk sink.Sink, st *pipeline.StageStats,
-	delivered *deliveredPosition, before int64, onDelivered func(int64, source.Position) error) error {
-	defer func() {
-		for p := range records { // after an error: give back what is still queued
-			p.rec.Release()
-		}
-	}()
+// toSink hands each batch to the sink, in order, with the source position it ends at, and
+// records that position once the sink accepted it. A stateful sink hears at once where the
+// stream starts (the position delivered holds, after `before` batches), then before each batch
+// where it stands after it.
+func toSink(snk sink.Sink, delivered *deliveredPosition, before int64, onDelivered func(int64, source.Position) error) func(context.Context, positioned) error {
+	var written, accepted int64
 	stateful, _ := snk.(sink.Stateful)
 	if stateful != nil {
-		stateful.SetPipelineState(positionState(delivered.get(), before))
+		stateful.SetPipelineState(pipelineState(delivered.get(), before))
 	}
-	timed := st.Timed()
-	for {
-		var p positioned
-		var ok bool
-		st.BeginStarved(0)
-		select {
-		case p, ok = <-records:
-		case <-ctx.Done():
-			st.EndStarved(0)
-			return ctx.Err()
-		}
-		st.EndStarved(0)
-		if !ok {
-			return nil
-		}
-		batch := st.In.Add(1)
+	return func(ctx context.Context, p positioned) error {
+		written++
 		if stateful != nil {
-			stateful.SetPipelineState(positionState(p.pos, before+batch))
+			stateful.SetPipelineState(pipelineState(p.pos, before+written))
 		}
-		t1 := st.Begin(0)
-		err := writeProtected(ctx, snk, p.rec)
-		d := st.End(0, t1)
-		if timed {
-			st.Latency.Observe(d)
-		}
-		if err != nil {
+		if err := writeProtected(ctx, snk, p.rec); err != nil {
 			if pipeline.IsCancel(err) && ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return fmt.Errorf("sink: batch %d: %w", batch, err)
+			return fmt.Errorf("sink: batch %d: %w", written, err)
 		}
-		n := st.Out.Add(1)
+		accepted++
 		delivered.set(p.pos)
 		if onDelivered != nil {
-			if err := onDelivered(before+n, p.pos); err != nil {
-				return fmt.Errorf("saving the state after batch %d: %w", n, err)
+			if err := onDelivered(before+accepted, p.pos); err != nil {
+				return fmt.Errorf("saving the state after batch %d: %w", accepted, err)
 			}
 		}
+		return nil
 	}
 }
 
@@ -514,19 +425,6 @@ func writeProtected(ctx context.Context, snk sink.Sink, rec arrow.RecordBatch) (
 		}
 	}()
 	return snk.Write(ctx, rec)
-}
-
-// overBudgetIsTooLarge turns an image too big for its whole budget share into a skipped
-// sample rather than a failed run.
-func overBudgetIsTooLarge(fn pipeline.StageFunc) pipeline.StageFunc {
-	return func(ctx context.Context, it *pipeline.Item) error {
-		err := fn(ctx, it)
-		var ob *pipeline.ErrOverBudget
-		if errors.As(err, &ob) {
-			return pipeline.Bad(it.Meta, pipeline.ReasonTooLarge, err)
-		}
-		return err
-	}
 }
 
 // limitSource stops after a number of samples.

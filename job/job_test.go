@@ -27,8 +27,8 @@ import (
 	"pipeline/internal/repo"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
+	"pipeline/schema"
 	"pipeline/sink/arrowsocket"
-	"pipeline/stages/batch/schema"
 	"pipeline/stages/decode"
 	"pipeline/stages/source"
 )
@@ -242,6 +242,26 @@ func TestBuildRefusesSinkBlockTypos(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `unknown field "pth"`) || !strings.Contains(err.Error(), "--set sink.kind="+kind+" --set sink.pth=x") {
 			t.Errorf("kind %s: want an unknown-field error naming the --set, got %v", kind, err)
 		}
+	}
+}
+
+// A --set that changes only sink.kind keeps the file's keys for the old kind; the error says so
+// and how to replace the whole block, which then builds.
+func TestSetSinkKindExplainsTheKeysOfTheOldKind(t *testing.T) {
+	file := exampleYAML(t) + "sink:\n  kind: arrow-file\n  path: out.arrow\n"
+	cfg, err := config.Parse("test.yaml", []byte(file), []string{"sink.kind=null"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfg)
+	if err == nil || !strings.Contains(err.Error(), `unknown field "path"`) ||
+		!strings.Contains(err.Error(), "--set sink.kind=null changes the kind only") ||
+		!strings.Contains(err.Error(), "--set 'sink={kind: null}'") {
+		t.Fatalf("want an unknown-field error explaining the kept keys, got %v", err)
+	}
+	j := build(t, file, "sink={kind: null}")
+	if kind, err := sinkKind(j.Config); err != nil || kind != "null" {
+		t.Fatalf("sink={kind: null}: kind %q, %v", kind, err)
 	}
 }
 
@@ -519,24 +539,6 @@ func TestKeptParamsReplayTheViews(t *testing.T) {
 			if !bytes.Equal(view.Pix, pix[row*rowBytes:(row+1)*rowBytes]) {
 				t.Fatalf("row %d (%s) group %s: replaying %+v does not give the batch's view", row, keys.Value(row), group, params[0])
 			}
-		}
-	}
-}
-
-// The views account must hold the views of every sample the window lets in flight, as the
-// augment stage charges them, or the reorder buffer could wait for ever; DINO's groups of
-// several views are the case where charging per view and per group differ.
-func TestViewsAccountHoldsTheWindow(t *testing.T) {
-	for _, views := range []string{"mocov2", "{recipe: dino, local_size: 60, local_views: 10}"} {
-		j := build(t, exampleYAML(t), "views="+views, "memory_budget=2GiB")
-		acct := pipeline.NewBudget(pipeline.BudgetSplit{Views: 1 << 30}).Views
-		it := &pipeline.Item{Image: pipeline.Image{Width: 300, Height: 200, Pix: make([]byte, 300*200*3)}}
-		if err := j.Recipe.Stage(1, false, acct)(context.Background(), it); err != nil {
-			t.Fatal(err)
-		}
-		if perSample := acct.InUse(); perSample*int64(j.Window) > j.Split.Views {
-			t.Fatalf("%s: %d samples of %d bytes of views in flight, the views account holds %d",
-				views, j.Window, perSample, j.Split.Views)
 		}
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"pipeline/job"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
 	"pipeline/sink/null"
 )
 

@@ -1,6 +1,7 @@
 package job
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"pipeline/sink/arrowsocket"
 	"pipeline/sink/flight"
 	"pipeline/sink/null"
+	"pipeline/stages/source"
 )
 
 // sinkFactory is one sink.kind: check decodes its block strictly, so that Build reports a typo
@@ -115,4 +117,33 @@ func openSink(j *Job, kind string) (sink.Sink, error) {
 		return nil, fmt.Errorf("%s: %w", j.Config.File(), err)
 	}
 	return s, nil
+}
+
+// pipelineState is the state handed to a stateful sink: the source position (its State) and
+// the batches of the stream up to it, {"epoch":E,"offset":O,"batches":N} (sink.Stateful).
+func pipelineState(p source.Position, batches int64) []byte {
+	b, _ := json.Marshal(struct {
+		source.Position
+		Batches int64 `json:"batches"`
+	}{p, batches}) // integers: cannot fail
+	return b
+}
+
+// resumePosition reads the position a stateful sink restored from its checkpoint, if any, and
+// the batches of the stream before it (0 in a checkpoint written before they were counted).
+func resumePosition(snk sink.Sink) (*source.Position, int64, error) {
+	st, ok := snk.(sink.Stateful)
+	if !ok {
+		return nil, 0, nil
+	}
+	b := st.PipelineState()
+	p, err := source.ParseState(b)
+	if p == nil || err != nil {
+		return p, 0, err
+	}
+	var counted struct {
+		Batches int64 `json:"batches"`
+	}
+	json.Unmarshal(b, &counted) // it parsed as a position: an object
+	return p, counted.Batches, nil
 }

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"pipeline/internal/repo"
+	"pipeline/job"
 	"pipeline/pipeline"
 	"pipeline/pipeline/config"
-	"pipeline/pipeline/job"
 	"pipeline/sink/null"
 )
 

@@ -19,7 +19,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"pipeline/stages/batch/schema"
+	"pipeline/schema"
 )
 
 // Defaults the sinks built on a Dispatcher give their zero config values.
