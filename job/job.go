@@ -392,12 +392,12 @@ func toSink(snk sink.Sink, delivered *deliveredPosition, before int64, onDeliver
 	var written, accepted int64
 	stateful, _ := snk.(sink.Stateful)
 	if stateful != nil {
-		stateful.SetPipelineState(pipelineState(delivered.get(), before))
+		stateful.SetPipelineState(delivered.get().State(before))
 	}
 	return func(ctx context.Context, p positioned) error {
 		written++
 		if stateful != nil {
-			stateful.SetPipelineState(pipelineState(p.pos, before+written))
+			stateful.SetPipelineState(p.pos.State(before + written))
 		}
 		if err := writeProtected(ctx, snk, p.rec); err != nil {
 			if pipeline.IsCancel(err) && ctx.Err() != nil {

@@ -1,7 +1,6 @@
 package job
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -119,31 +118,12 @@ func openSink(j *Job, kind string) (sink.Sink, error) {
 	return s, nil
 }
 
-// pipelineState is the state handed to a stateful sink: the source position (its State) and
-// the batches of the stream up to it, {"epoch":E,"offset":O,"batches":N} (sink.Stateful).
-func pipelineState(p source.Position, batches int64) []byte {
-	b, _ := json.Marshal(struct {
-		source.Position
-		Batches int64 `json:"batches"`
-	}{p, batches}) // integers: cannot fail
-	return b
-}
-
 // resumePosition reads the position a stateful sink restored from its checkpoint, if any, and
-// the batches of the stream before it (0 in a checkpoint written before they were counted).
+// the batches of the stream before it.
 func resumePosition(snk sink.Sink) (*source.Position, int64, error) {
 	st, ok := snk.(sink.Stateful)
 	if !ok {
 		return nil, 0, nil
 	}
-	b := st.PipelineState()
-	p, err := source.ParseState(b)
-	if p == nil || err != nil {
-		return p, 0, err
-	}
-	var counted struct {
-		Batches int64 `json:"batches"`
-	}
-	json.Unmarshal(b, &counted) // it parsed as a position: an object
-	return p, counted.Batches, nil
+	return source.ParseState(st.PipelineState())
 }

@@ -23,21 +23,29 @@ func (p Position) Advance(m pipeline.Meta) Position {
 	return Position{Epoch: p.Epoch, Offset: p.Offset + 1}
 }
 
-// State encodes the position as the opaque bytes a stateful sink checkpoints beside its own
-// state; ParseState reads them back.
-func (p Position) State() []byte {
-	b, _ := json.Marshal(p) // two integers: cannot fail
+// State encodes the position, and the batches of the stream up to it (counting those of the
+// runs it resumed from), as the bytes handed to a stateful sink (sink.Stateful), which
+// checkpoints them beside its own state or passes them on: {"epoch":E,"offset":O,"batches":N}.
+// ParseState reads them back.
+func (p Position) State(batches int64) []byte {
+	b, _ := json.Marshal(state{p, batches}) // three integers: cannot fail
 	return b
 }
 
-// ParseState reads a position State wrote; empty bytes (a checkpoint without one) give nil.
-func ParseState(b []byte) (*Position, error) {
+type state struct {
+	Position
+	Batches int64 `json:"batches"`
+}
+
+// ParseState reads a position State wrote and its batch count (0 in a state written before
+// they were counted); empty bytes (a checkpoint without one) give nil.
+func ParseState(b []byte) (*Position, int64, error) {
 	if len(b) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
-	var p Position
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("the sink's checkpoint holds a pipeline position that does not parse: %w", err)
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, 0, fmt.Errorf("the sink's checkpoint holds a pipeline position that does not parse: %w", err)
 	}
-	return &p, nil
+	return &st.Position, st.Batches, nil
 }
