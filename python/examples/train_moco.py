@@ -17,6 +17,11 @@ Several GPUs (each rank reads its own share of the stream):
     torchrun --nproc_per_node 8 train_moco.py --address unix:///tmp/p.sock
 Launching the producer from here:
     python3 train_moco.py --address unix:///tmp/p.sock --producer "pipeline run moco.yaml"
+Checkpoints, and an exact resume after a crash (the same samples and views as if never stopped):
+    python3 train_moco.py ... --checkpoint ckpt.pt --checkpoint-every 500 [--resume]
+with --producer the resumed producer is started at the checkpoint's position; a producer
+started by hand takes it from the file written beside the checkpoint:
+    pipeline run moco.yaml --resume ckpt.pt.resume.json
 No pipeline at all (random views, to check the training loop):
     python3 train_moco.py --synthetic --steps 20 --arch resnet18
 """
@@ -28,7 +33,7 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 
 import torch
 import torch.distributed as dist
@@ -36,8 +41,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pipeline_client import torch_io  # noqa: E402
-from pipeline_client.producer import Producer  # noqa: E402
+from pipeline_client import torch_io, write_resume_file  # noqa: E402
 
 
 class SplitBatchNorm(nn.BatchNorm2d):
@@ -153,10 +157,31 @@ def synthetic_batches(batch, size, steps):
         yield {"q": views[0], "k": views[1], "label": torch.zeros(batch, dtype=torch.int64)}
 
 
+def save_checkpoint(path, model, opt, step, data_state):
+    """Model, optimiser, step, RNG (the key shuffle draws from it) and the data position,
+    replaced atomically: a crash never leaves half a checkpoint."""
+    state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "rng": torch.get_rng_state(),
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None, "data": data_state}
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_checkpoint(path, model, opt):
+    """Restores what save_checkpoint saved; returns the step and the data position."""
+    state = torch.load(path, map_location="cpu")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    torch.set_rng_state(state["rng"])
+    if state["cuda_rng"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return state["step"], state["data"]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--address", default="unix:///tmp/p.sock")
-    p.add_argument("--producer", help="command that starts the pipeline, run as a subprocess")
+    p.add_argument("--producer", help="command that starts the pipeline, run as a subprocess by rank 0 "
+                   "(with --resume at the checkpoint's position when resuming)")
     p.add_argument("--synthetic", action="store_true", help="random views instead of the pipeline")
     p.add_argument("--synthetic-batch", type=int, default=32)
     p.add_argument("--synthetic-size", type=int, default=64)
@@ -176,8 +201,15 @@ def main(argv=None):
                    help="steps in one epoch of the schedule (0: --epoch-images / the global batch, "
                         "5004 at 256)")
     p.add_argument("--steps", type=int, default=0,
-                   help="stop after this many steps (0: the stream's end); a producer not started "
-                        "by --producer then sees its consumer leave early and fails its run")
+                   help="stop after this many steps, counting those before a resume (0: the stream's "
+                        "end); a producer not started by --producer then sees its consumer leave early "
+                        "and fails its run")
+    p.add_argument("--seed", type=int, default=0, help="for the model's initialisation and the key shuffle")
+    p.add_argument("--checkpoint", help="save the training and data state here (PATH.rankR for rank R > 0 "
+                   "under torchrun) every --checkpoint-every steps, and PATH.resume.json for "
+                   "`pipeline run --resume`")
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint, if it exists")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast")
     p.add_argument("--log-every", type=int, default=10)
     args = p.parse_args(argv)
@@ -194,6 +226,7 @@ def main(argv=None):
         # agree on the CPU, each step, whether all of them have one.
         end_group = dist.new_group(backend="gloo")
     rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    torch.manual_seed(args.seed)
 
     model = MoCo(args.arch, args.dim, args.K, args.m, args.T, args.mlp,
                  bn_splits=1 if distributed else args.bn_splits).to(device)
@@ -204,20 +237,27 @@ def main(argv=None):
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=args.lr,
                           momentum=args.momentum, weight_decay=args.wd)
 
-    producer = nullcontext()
     if args.synthetic:
         batches = synthetic_batches(args.synthetic_batch, args.synthetic_size, args.steps or 10)
     else:
         from pipeline_client.dataset import PipelineDataset
 
-        if args.producer and rank == 0:
-            producer = Producer(args.producer)
-        batches = PipelineDataset(args.address, rank, world)
+        # Rank 0 starts the producer when the stream is first read, and stops it when leaving.
+        batches = PipelineDataset(args.address, rank, world, producer=args.producer)
+    ckpt = args.checkpoint and (args.checkpoint if rank == 0 else f"{args.checkpoint}.rank{rank}")
+    step = 0
+    if args.resume and ckpt and os.path.exists(ckpt):
+        step, data_state = load_checkpoint(ckpt, model.module if distributed else model, opt)
+        if data_state is not None:
+            batches.load_state_dict(data_state)  # the stream resumes after the checkpoint's batch
+        if rank == 0:
+            print(f"resumed from {ckpt} at step {step}", flush=True)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else nullcontext()
 
-    with producer:
-        it = iter(batches)
-        step, wait_s, t_start, lr_scale, steps_per_epoch = 0, 0.0, time.perf_counter(), None, 0
+    # Closing the stream (at the end, at --steps, on an error) stops a producer the dataset
+    # started before it sees its consumer gone; one started by hand fails its run when left early.
+    with closing(iter(batches)) as it:
+        first, wait_s, t_start, lr_scale, steps_per_epoch = step, 0.0, time.perf_counter(), None, 0
         rows = None
         while not args.steps or step < args.steps:
             t0 = time.perf_counter()
@@ -244,7 +284,7 @@ def main(argv=None):
             if batch is None:
                 break
             rows = batch["q"].shape[0]
-            if step == 0:  # the first batch waits for the producer to start: not counted
+            if step == first:  # the first batch waits for the producer to start: not counted
                 t_start = time.perf_counter()
             else:
                 wait_s += time.perf_counter() - t0
@@ -265,15 +305,17 @@ def main(argv=None):
             loss.backward()
             opt.step()
             step += 1
+            if ckpt and step % args.checkpoint_every == 0:
+                data_state = None if args.synthetic else batches.state_dict()
+                save_checkpoint(ckpt, model.module if distributed else model, opt, step, data_state)
+                if rank == 0 and data_state is not None:
+                    write_resume_file(data_state, args.checkpoint + ".resume.json")
             if step % args.log_every == 0 and rank == 0:
                 acc = (logits.argmax(dim=1) == 0).float().mean().item()
                 elapsed = time.perf_counter() - t_start
                 print(f"step {step} loss {loss.item():.4f} top1 {acc:.3f} lr {lr:.4g} "
-                      f"{step * batch['q'].shape[0] * world / elapsed:.0f} twin views/s "
+                      f"{(step - first) * batch['q'].shape[0] * world / elapsed:.0f} twin views/s "
                       f"data wait {100 * wait_s / elapsed:.1f}%", flush=True)
-        if args.steps and step == args.steps and isinstance(producer, Producer):
-            producer.stop()  # first: leaving the stream early would fail the producer's run
-        getattr(it, "close", lambda: None)()
     if rank == 0:
         print(f"done: {step} steps, data wait {wait_s:.2f}s of {time.perf_counter() - t_start:.2f}s", flush=True)
     if distributed:

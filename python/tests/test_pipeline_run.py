@@ -219,26 +219,46 @@ class PipelineIntoTorchTest(unittest.TestCase):
 @require_pipeline(PIPELINE)
 @require("pyarrow", "torch", "torchvision")
 class TrainMocoFromSocketTest(unittest.TestCase):
-    def test_trains_on_the_whole_stream(self):
+    def test_trains_on_the_whole_stream_and_resumes_exactly(self):
         """train_moco.py --producer 'pipeline run ...': in this process (torch is imported once),
-        the producer started by the example and checked by it."""
+        the producer started by the example and checked by it. Then stopped after step 3 with
+        --checkpoint-every 2, and resumed from step 2's checkpoint (its producer started with
+        --resume): steps 3 to 6 have the uninterrupted run's losses, to the last printed digit
+        (the same rows, views, model and key shuffle)."""
         import contextlib
         import io
 
         from test_train_moco import load_example
 
         run = Run(self)
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            load_example().main(["--address", run.address, "--producer", shlex.join(run.producer.command),
-                                 "--arch", "resnet18", "--K", "64", "--bn-splits", "2", "--log-every", "1",
-                                 "--epochs", "1", "--epoch-images", str(SAMPLES)])
+        ckpt = os.path.join(run.dir, "ckpt.pt")
+
+        def train(*args):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                load_example().main(["--address", run.address, "--producer", shlex.join(run.producer.command),
+                                     "--arch", "resnet18", "--K", "64", "--bn-splits", "2", "--log-every", "1",
+                                     "--epochs", "1", "--epoch-images", str(SAMPLES), *args])
+            losses = {int(line.split()[1]): line.split()[3] for line in out.getvalue().splitlines()
+                      if line.startswith("step ")}
+            return out.getvalue(), losses
+
+        log, losses = train()
         # 50 samples in batches of 8: 6 full ones trained on, the last of 2 rows dropped.
-        self.assertIn("done: 6 steps", out.getvalue())
-        losses = [float(line.split()[3]) for line in out.getvalue().splitlines() if line.startswith("step ")]
-        self.assertEqual(len(losses), 6, out.getvalue())
-        self.assertTrue(all(0 < x < 100 for x in losses), losses)
+        self.assertIn("done: 6 steps", log)
+        self.assertEqual(sorted(losses), [1, 2, 3, 4, 5, 6], log)
+        self.assertTrue(all(0 < float(x) < 100 for x in losses.values()), losses)
         self.assertEqual(run.summary()["sink"]["batches"], 7)
+
+        log, first = train("--steps", "3", "--checkpoint", ckpt, "--checkpoint-every", "2")
+        self.assertIn("done: 3 steps", log)
+        self.assertEqual(first, {k: losses[k] for k in (1, 2, 3)}, "the same seed trains otherwise")
+        with open(ckpt + ".resume.json") as f:  # step 2's batch, batch 1, is its own round
+            self.assertEqual(json.load(f), {"position": {"epoch": 0, "offset": 8}, "batches": 1})
+        log, rest = train("--checkpoint", ckpt, "--resume")
+        self.assertIn(f"resumed from {ckpt} at step 2", log)
+        self.assertIn("done: 6 steps", log)
+        self.assertEqual(rest, {k: losses[k] for k in (3, 4, 5, 6)}, log)
 
 
 @require_pipeline(PIPELINE)
