@@ -1,11 +1,15 @@
-"""Run by test_resume.py, alone or under torchrun (gloo, CPU): a small data-parallel training
+"""Run by test_resume.py, alone or as --ranks N processes (gloo, CPU): a small data-parallel training
 loop over torchdata's StatefulDataLoader(PipelineDataset) that checkpoints every --every steps
 (model, optimiser, the loader's state and the rows trained on, per rank) and resumes from its
 checkpoint when there is one; --kill-after N makes rank 0 SIGKILL itself after step N of a fresh
 run, to stand for a crash. At the end each rank writes DIR/out.rank{R}.json: the rows it trained
 on (sample index and a digest of its q and k pixels), per step, and a digest of the model.
 
-    [torchrun --standalone --nproc_per_node 2] resume_trainer.py ADDRESS DIR [--producer JSON]
+    resume_trainer.py ADDRESS DIR [--ranks 2] [--producer JSON] [--every N] [--kill-after N]
+
+--ranks forks the ranks from this process, which has imported torch once (torchrun would import
+it in three processes: most of the test's time), and sets the variables torchrun sets; as with
+torchrun, one rank that dies ends the others and the job fails.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import hashlib
 import json
 import os
 import signal
+import socket
 import sys
 
 import torch
@@ -37,16 +42,50 @@ def save(path, obj):
     os.replace(path + ".tmp", path)  # a kill never leaves half a checkpoint
 
 
-def main():
-    from torchdata.stateful_dataloader import StatefulDataLoader
+def launch(ranks):
+    """Forks the ranks, waits for them; the first to fail (or be killed) ends the others."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    children = {}
+    for rank in range(ranks):
+        pid = os.fork()
+        if pid == 0:
+            os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(ranks),
+                              MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+            code = 1
+            try:
+                train()
+                code = 0
+            finally:
+                os._exit(code)
+        children[pid] = rank
+    failed = False
+    while children:
+        pid, status = os.wait()
+        del children[pid]
+        if status != 0 and not failed:
+            failed = True
+            for other in children:
+                os.kill(other, signal.SIGTERM)
+    sys.exit(1 if failed else 0)
 
+
+def parse():
     p = argparse.ArgumentParser()
     p.add_argument("address")
     p.add_argument("dir")
+    p.add_argument("--ranks", type=int, default=1)
     p.add_argument("--producer", help="JSON list: the command rank 0's dataset starts the producer with")
     p.add_argument("--every", type=int, default=2)
     p.add_argument("--kill-after", type=int, default=0)
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def train():
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    args = parse()
     distributed = int(os.environ.get("WORLD_SIZE", 1)) > 1
     if distributed:
         dist.init_process_group("gloo")
@@ -93,4 +132,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    n = parse().ranks
+    launch(n) if n > 1 else train()

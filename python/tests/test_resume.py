@@ -2,7 +2,7 @@
 dependencies), and end to end: resume_trainer.py, a training loop over torchdata's
 StatefulDataLoader(PipelineDataset) fed by the real `pipeline run`, SIGKILLed mid-epoch and
 restarted from its last checkpoint, trains on the same rows and pixels, and ends with the same
-model, as an uninterrupted run: one and two ranks (torchrun, gloo), socket and Flight, the
+model, as an uninterrupted run: one and two ranks (gloo), socket and Flight, the
 producer started by the dataset itself or by hand with --resume."""
 
 import json
@@ -106,9 +106,7 @@ class KillAndResumeTest(unittest.TestCase):
     def trainer(self, run, d, world, own=False, kill_after=0):
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
         env["OMP_NUM_THREADS"] = "1"
-        cmd = [sys.executable, TRAINER, run.address, d]
-        if world > 1:
-            cmd[1:1] = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(world)]
+        cmd = [sys.executable, TRAINER, run.address, d, "--ranks", str(world)]
         if own:
             cmd += ["--producer", json.dumps(run.producer.command)]
         if kill_after:
