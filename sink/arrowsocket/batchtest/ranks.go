@@ -43,26 +43,9 @@ type Producer interface {
 // exactly r, r+world, r+2*world, ... in that order: disjoint, together everything.
 func CheckRanks(t *testing.T, p Producer, mem memory.Allocator, shape Shape, world, batches int, read func(rank int) ([]int, error)) {
 	t.Helper()
-	got := make([][]int, world)
-	errs := make([]error, world)
-	var wg sync.WaitGroup
-	for r := range world {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[r], errs[r] = read(r)
-		}()
-	}
-	ctx := context.Background()
-	for b := range batches {
-		if err := p.Write(ctx, Batch(mem, shape, b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	wait := readRanks(world, read)
+	writeAll(t, p, mem, shape, 0, batches, func(int) {})
+	got, errs := wait()
 	for r := range world {
 		var want []int
 		for b := r; b < batches; b += world {
@@ -88,28 +71,13 @@ func CheckPositions(t *testing.T, p StatefulProducer, mem memory.Allocator, shap
 	read func(rank int) ([]map[string]string, error)) {
 	t.Helper()
 	state := func(b int) string { return fmt.Sprintf(`{"epoch":0,"offset":%d}`, b*shape.Rows) }
-	got := make([][]map[string]string, world)
-	errs := make([]error, world)
-	var wg sync.WaitGroup
-	for r := range world {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[r], errs[r] = read(r)
-		}()
+	wait := readRanks(world, read)
+	handOff := func(b int) { // the runtime's state after b batches
+		p.SetPipelineState([]byte(fmt.Sprintf(`{"epoch":0,"offset":%d,"batches":%d}`, b*shape.Rows, b)))
 	}
-	ctx := context.Background()
-	p.SetPipelineState([]byte(fmt.Sprintf(`{"epoch":0,"offset":%d,"batches":%d}`, first*shape.Rows, first)))
-	for b := first; b < first+batches; b++ {
-		p.SetPipelineState([]byte(fmt.Sprintf(`{"epoch":0,"offset":%d,"batches":%d}`, (b+1)*shape.Rows, b+1)))
-		if err := p.Write(ctx, Batch(mem, shape, b)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
+	handOff(first)
+	writeAll(t, p, mem, shape, first, batches, func(b int) { handOff(b + 1) })
+	got, errs := wait()
 	for r := range world {
 		var want, have []string
 		for b := first; b < first+batches; b++ {
@@ -124,5 +92,36 @@ func CheckPositions(t *testing.T, p StatefulProducer, mem memory.Allocator, shap
 		if errs[r] != nil || fmt.Sprint(have) != fmt.Sprint(want) {
 			t.Errorf("rank %d read (err %v)\n%s\nwant\n%s", r, errs[r], strings.Join(have, "\n"), strings.Join(want, "\n"))
 		}
+	}
+}
+
+// readRanks runs read(rank) for every rank at once; wait returns what each got once all ended.
+func readRanks[T any](world int, read func(rank int) (T, error)) (wait func() ([]T, []error)) {
+	got := make([]T, world)
+	errs := make([]error, world)
+	var wg sync.WaitGroup
+	for r := range world {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[r], errs[r] = read(r)
+		}()
+	}
+	return func() ([]T, []error) { wg.Wait(); return got, errs }
+}
+
+// writeAll writes batches first to first+n-1 to p, calling before(b) ahead of batch b, then
+// closes p.
+func writeAll(t *testing.T, p Producer, mem memory.Allocator, shape Shape, first, n int, before func(b int)) {
+	t.Helper()
+	ctx := context.Background()
+	for b := first; b < first+n; b++ {
+		before(b)
+		if err := p.Write(ctx, Batch(mem, shape, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
