@@ -12,7 +12,8 @@
 # Installs what is missing: .venv/ (scripts/deps.sh), bin/pipeline (make build), and DALI into
 # the bench-only .bench-dali/ (bench/requirements-dali.txt). LOADERS="wds ours" leaves one out;
 # SETTINGS="0:1" runs the one-core setting only. Prints one JSON line per run, then medians and
-# the per-round ratios: on a shared machine compare those, not the absolute figures.
+# the per-round ratios of views/s and of views per CPU-second (the loader's processes' CPU time,
+# which other work on a shared machine does not inflate): compare those, not absolute figures.
 set -euo pipefail
 dir=${1:?usage: compare_loaders.sh SHARD_DIR [ROUNDS] [IMAGES]}
 rounds=${2:-3}
@@ -44,19 +45,20 @@ for r in $(seq "$rounds"); do
 done
 .venv/bin/python - "$log" <<'PY'
 import collections, json, statistics, sys
-runs = collections.defaultdict(dict)  # (cores) -> round -> loader -> views/s
+runs = collections.defaultdict(dict)  # cores -> round -> loader -> its JSON line
 for line in open(sys.argv[1]):
     r, cores, js = line.split(" ", 2)
     j = json.loads(js)
-    runs[cores].setdefault(r, {})[j["loader"]] = j["twin_views_per_s"]
+    runs[cores].setdefault(r, {})[j["loader"]] = j
 for cores, by_round in runs.items():
     loaders = sorted({l for d in by_round.values() for l in d})
-    med = {l: statistics.median(d[l] for d in by_round.values() if l in d) for l in loaders}
-    print(f"cores {cores}: median twin views/s " + ", ".join(f"{l} {med[l]:.1f}" for l in loaders))
-    for other in ("wds", "dali"):
-        if "ours" in loaders and other in loaders:
-            rs = [d["ours"] / d[other] for d in by_round.values() if "ours" in d and other in d]
-            print(f"  ours/{other}: median {statistics.median(rs):.2f}x, per round "
-                  + ", ".join(f"{x:.2f}" for x in rs) + f" (min {min(rs):.2f}, max {max(rs):.2f})")
+    for metric in ("twin_views_per_s", "twin_views_per_cpu_s"):
+        med = {l: statistics.median(d[l][metric] for d in by_round.values() if l in d) for l in loaders}
+        print(f"cores {cores}, {metric}: median " + ", ".join(f"{l} {med[l]:.1f}" for l in loaders))
+        for other in ("wds", "dali"):
+            if "ours" in loaders and other in loaders:
+                rs = [d["ours"][metric] / d[other][metric] for d in by_round.values() if "ours" in d and other in d]
+                print(f"  ours/{other}: median {statistics.median(rs):.2f}x, per round "
+                      + ", ".join(f"{x:.2f}" for x in rs) + f" (min {min(rs):.2f}, max {max(rs):.2f})")
 PY
 rm -f "$log" "$log.err"

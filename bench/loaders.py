@@ -5,7 +5,9 @@ usage: python bench/loaders.py {wds,dali,ours} --shards DIR --workers N --images
 
 Prints one JSON line. The clock starts when the --warmup'th batch has arrived (start-up, and the
 batches each loader made ahead while Python was still importing torch, are left out the same way
-for every loader) and stops when M more images have arrived: twin_views_per_s = M / seconds.
+for every loader) and stops when M more images have arrived: twin_views_per_s = M / seconds, and
+twin_views_per_cpu_s = M / the CPU time this process and its children (workers, the producer)
+used meanwhile, which is what a core makes when other work shares the machine.
 Each loader keeps about two batches ahead: DataLoader's prefetch_factor 2 per worker, DALI's
 prefetch_queue_depth 2, the socket sink's queue_bytes of 2 batches.
 """
@@ -135,6 +137,31 @@ memory_budget: 2GiB
             producer.stop()
 
 
+def tree_cpu_seconds() -> float:
+    """User + system CPU time of this process and every live descendant (DataLoader workers,
+    the pipeline producer): on a shared machine, views per CPU-second is what one core makes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, cpu = {}, {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(pid)] = int(fields[1])
+        cpu[int(pid)] = (int(fields[11]) + int(fields[12])) / tick
+    me, total = os.getpid(), 0.0
+    for pid in cpu:
+        p = pid
+        while p > 1 and p != me:
+            p = parent.get(p, 0)
+        if p == me:
+            total += cpu[pid]
+    return total
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("loader", choices=["wds", "dali", "ours"])
@@ -165,15 +192,16 @@ def main():
             sys.exit(f"{a.loader}: want two uint8 view tensors of one shape, got {q.dtype} {tuple(q.shape)}, {k.dtype} {tuple(k.shape)}")
         if n <= a.warmup:
             if n == a.warmup:
-                t0, shape = time.perf_counter(), tuple(q.shape)
+                t0, c0, shape = time.perf_counter(), tree_cpu_seconds(), tuple(q.shape)
             continue
         seen += q.shape[0]
         if seen >= a.images:
             break
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, tree_cpu_seconds() - c0
     batches.close()
     print(json.dumps({"loader": a.loader, "workers": a.workers, "batch": a.batch, "images": seen,
                       "seconds": round(dt, 3), "twin_views_per_s": round(seen / dt, 1),
+                      "cpu_seconds": round(cpu, 2), "twin_views_per_cpu_s": round(seen / cpu, 1),
                       "view_batch_shape": shape, "affinity": sorted(os.sched_getaffinity(0))}))
 
 
