@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"pipeline/pipeline/config"
+	"pipeline/stages/objstore"
 	"pipeline/stages/shardlist"
 )
 
@@ -53,6 +54,8 @@ type Config struct {
 	// default bound is far above any healthy read of at most 1 MiB, so it only ends hangs.
 	ReadTimeout *config.Duration `yaml:"read_timeout"`
 	ReadRetries *int             `yaml:"read_retries"`
+	// Remote says how s3://, http(s):// and pipe: shards are read (package objstore).
+	Remote objstore.Config `yaml:"remote"`
 }
 
 // The defaults of read_timeout and read_retries: a read stuck for 2 minutes, twice, stalls its
