@@ -96,6 +96,8 @@ func (o *oneShot) Close() error { return nil }
 // newDataset builds the dataset cfg names (cfg has its defaults).
 func newDataset(cfg Config) (dataset, error) {
 	switch {
+	case cfg.Parquet != nil:
+		return newParquetDataset(cfg)
 	case len(cfg.Shards) > 0:
 		store, err := objstore.NewStore(cfg.Remote)
 		if err != nil {
