@@ -4,20 +4,27 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"pipeline/internal/hfparquet"
 	"pipeline/internal/repo"
 	"pipeline/internal/s3test"
 )
 
-// remoteRunConfig is writeConfig's run with other shard patterns and a summary file.
-func remoteRunConfig(t *testing.T, dir, shards string) string {
+// remoteRunConfig is writeConfig's run with another source: shard patterns, or a parquet:
+// block when source starts with "parquet:".
+func remoteRunConfig(t *testing.T, dir, source string) string {
 	t.Helper()
+	if !strings.HasPrefix(source, "parquet:") {
+		source = fmt.Sprintf("shards: %q", source)
+	}
 	yaml := fmt.Sprintf(`source:
-  shards: %q
+  %s
   shuffle_buffer: 16
   readers: 2
   remote: {prefetch: 256KiB, chunk_bytes: 64KiB}
@@ -31,7 +38,8 @@ sink:
   path: %q
 workers: {decode: 1, augment: 1}
 memory_budget: 64MiB
-`, shards, filepath.Join(dir, "out.arrow"))
+on_error: skip
+`, source, filepath.Join(dir, "out.arrow"))
 	path := filepath.Join(dir, "run.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
@@ -77,5 +85,31 @@ func TestRunFromRemoteShardsMatchesLocal(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %d rows differ from the local run's %d", name, len(got), len(want))
 		}
+	}
+}
+
+// TestRunFromHFParquetMatchesLocal trains from a Parquet file written by Hugging Face's
+// datasets (4 row groups; one path-only and one corrupt row among the 50 images), read from the
+// disk and from a real S3 server: the same rows and pixels, the bad rows skipped. Five ranks
+// over four row groups is a clear error.
+func TestRunFromHFParquetMatchesLocal(t *testing.T) {
+	file := hfparquet.Write(t, hfparquet.BundledImages(t), "img", 16)
+	want := runRows(t, fmt.Sprintf("parquet: {files: [%q], image_column: img}", file))
+	if len(want) != 100 {
+		t.Fatalf("the local run gave %d rows, want 2 epochs of 50 good images", len(want))
+	}
+	srv := s3test.Start(t)
+	srv.MakeBucket("hfdata")
+	srv.Put("hfdata", "train/train-00000-of-00001.parquet", file)
+	got := runRows(t, "parquet: {files: [s3://hfdata/train/train-00000-of-00001.parquet], image_column: img}")
+	if !slices.Equal(got, want) {
+		t.Errorf("s3: %d rows differ from the local file's %d", len(got), len(want))
+	}
+
+	cfg := remoteRunConfig(t, t.TempDir(), fmt.Sprintf("parquet: {files: [%q], image_column: img}", file))
+	var stdout, stderr bytes.Buffer
+	code := runMain([]string{"run", cfg, "--set", "source.world_size=5", "--set", "source.rank=4"}, &stdout, &stderr)
+	if code == 0 || !strings.Contains(stderr.String(), "4 shards cannot be split over 5 ranks") {
+		t.Errorf("5 ranks over 4 row groups: exit %d, stderr %s", code, stderr.String())
 	}
 }

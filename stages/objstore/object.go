@@ -214,8 +214,8 @@ func (o *object) Close() error {
 // streamer reads an object from an offset to its end into chunks, ahead of the consumer, with
 // at most cfg.Buffers() buffers alive: free holds those no one uses.
 type streamer struct {
-	out     chan chunk
-	free    chan []byte
+	out    chan chunk
+	free   chan []byte
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -224,8 +224,8 @@ func startStreamer(name string, b backend, info objectInfo, cfg Config, from int
 	ctx, cancel := context.WithCancel(context.Background())
 	n := cfg.Buffers()
 	s := &streamer{
-		out:  make(chan chunk, n-2), // the read-ahead; one buffer is being filled, one consumed
-		free: make(chan []byte, n),
+		out:    make(chan chunk, n-2), // the read-ahead; one buffer is being filled, one consumed
+		free:   make(chan []byte, n),
 		cancel: cancel, done: make(chan struct{}),
 	}
 	for range n {
