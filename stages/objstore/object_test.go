@@ -4,129 +4,16 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"pipeline/internal/httpfault"
 	"pipeline/pipeline/config"
 )
-
-// fakeServer serves named objects over HTTP with Range, ETag and If-Match (net/http's
-// ServeContent), and injects faults into its answers.
-type fakeServer struct {
-	mu      sync.Mutex
-	objects map[string][]byte
-	version map[string]int
-	gets    int // GET requests so far
-
-	// Faults, each applied to the GET with that number (0 is the first):
-	cutAfter   map[int]int           // end the connection after this many body bytes
-	status     map[int]int           // answer this status instead
-	stall      map[int]time.Duration // stop after 1000 bytes for this long
-	changeOnce map[int]bool          // replace the object before answering
-	truncateAt int                   // > 0: every answer ends after this object offset
-}
-
-func newFakeServer(t *testing.T, objects map[string][]byte) (*fakeServer, *httptest.Server) {
-	f := &fakeServer{objects: objects, version: map[string]int{},
-		cutAfter: map[int]int{}, status: map[int]int{}, stall: map[int]time.Duration{}, changeOnce: map[int]bool{}}
-	srv := httptest.NewServer(f)
-	t.Cleanup(srv.Close)
-	return f, srv
-}
-
-func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/")
-	f.mu.Lock()
-	n := -1
-	if r.Method == http.MethodGet {
-		n = f.gets
-		f.gets++
-		if f.changeOnce[n] {
-			f.objects[name] = append([]byte("changed "), f.objects[name]...)
-			f.version[name]++
-		}
-	}
-	data, ok := f.objects[name]
-	etag := fmt.Sprintf(`"%s-v%d"`, name, f.version[name])
-	status, cut, stall, trunc := f.status[n], f.cutAfter[n], f.stall[n], f.truncateAt
-	f.mu.Unlock()
-	if status != 0 {
-		http.Error(w, "injected", status)
-		return
-	}
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("ETag", etag)
-	var out io.Writer = w
-	if cut > 0 || stall > 0 || trunc > 0 {
-		out = &faultWriter{w: w, cut: cut, stall: stall, ctx: r.Context(), truncLeft: -1}
-		if trunc > 0 {
-			start := rangeStart(r)
-			out.(*faultWriter).truncLeft = max(0, trunc-start)
-		}
-	}
-	http.ServeContent(writerWith{w, out}, r, name, time.Time{}, bytes.NewReader(data))
-}
-
-func rangeStart(r *http.Request) int {
-	var start int
-	fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &start)
-	return start
-}
-
-// writerWith is a ResponseWriter whose body goes to out.
-type writerWith struct {
-	http.ResponseWriter
-	out io.Writer
-}
-
-func (w writerWith) Write(p []byte) (int, error) { return w.out.Write(p) }
-
-// faultWriter ends (cut, truncLeft) or pauses (stall) an answer's body.
-type faultWriter struct {
-	w         http.ResponseWriter
-	written   int
-	cut       int
-	stall     time.Duration
-	ctx       context.Context
-	truncLeft int // bytes still allowed before the answer ends; -1: no limit
-}
-
-func (f *faultWriter) Write(p []byte) (int, error) {
-	if f.truncLeft >= 0 && len(p) > f.truncLeft {
-		f.w.Write(p[:f.truncLeft])
-		panic(http.ErrAbortHandler) // ends the connection with the body short
-	}
-	if f.cut > 0 && f.written+len(p) > f.cut {
-		f.w.Write(p[:f.cut-f.written])
-		f.w.(http.Flusher).Flush()
-		panic(http.ErrAbortHandler)
-	}
-	if f.stall > 0 && f.written+len(p) > 1000 {
-		f.w.Write(p[:1000-f.written])
-		f.w.(http.Flusher).Flush()
-		select {
-		case <-time.After(f.stall):
-		case <-f.ctx.Done():
-		}
-		panic(http.ErrAbortHandler)
-	}
-	f.written += len(p)
-	if f.truncLeft >= 0 {
-		f.truncLeft -= len(p)
-	}
-	return f.w.Write(p)
-}
 
 func testConfig() Config {
 	c, err := Config{
@@ -149,7 +36,7 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
-func openHTTP(t *testing.T, srv *httptest.Server, name string) (File, error) {
+func openHTTP(t *testing.T, srv *httpfault.Server, name string) (File, error) {
 	t.Helper()
 	s, err := NewStore(testConfig())
 	if err != nil {
@@ -160,7 +47,7 @@ func openHTTP(t *testing.T, srv *httptest.Server, name string) (File, error) {
 
 func TestHTTPStreamsWholeObject(t *testing.T) {
 	data := randomBytes(300_000, 1)
-	f, srv := newFakeServer(t, map[string][]byte{"a.tar": data})
+	srv := httpfault.Start(t, map[string][]byte{"a.tar": data})
 	o, err := openHTTP(t, srv, "a.tar")
 	if err != nil {
 		t.Fatal(err)
@@ -170,14 +57,14 @@ func TestHTTPStreamsWholeObject(t *testing.T) {
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read %d bytes, err %v; want the %d bytes of the object", len(got), err, len(data))
 	}
-	if f.gets != 1 {
-		t.Errorf("a sequential read sent %d GETs, want 1", f.gets)
+	if srv.Gets("a.tar") != 1 {
+		t.Errorf("a sequential read sent %d GETs, want 1", srv.Gets("a.tar"))
 	}
 }
 
 func TestHTTPSeeksAndReadAt(t *testing.T) {
 	data := randomBytes(500_000, 2)
-	f, srv := newFakeServer(t, map[string][]byte{"a.tar": data})
+	srv := httpfault.Start(t, map[string][]byte{"a.tar": data})
 	o, err := openHTTP(t, srv, "a.tar")
 	if err != nil {
 		t.Fatal(err)
@@ -203,40 +90,36 @@ func TestHTTPSeeksAndReadAt(t *testing.T) {
 	if n != 50 || err != io.EOF || !bytes.Equal(p[:50], data[len(data)-50:]) {
 		t.Fatalf("ReadAt over the end: %d, %v", n, err)
 	}
-	if f.gets > 4 {
-		t.Errorf("%d GETs for 2 far jumps, the near skip should read on", f.gets)
+	if srv.Gets("a.tar") > 4 {
+		t.Errorf("%d GETs for 2 far jumps, the near skip should read on", srv.Gets("a.tar"))
 	}
 }
 
 func TestHTTPMissingIsNotExist(t *testing.T) {
-	_, srv := newFakeServer(t, map[string][]byte{})
+	srv := httpfault.Start(t, map[string][]byte{})
 	_, err := openHTTP(t, srv, "nope.tar")
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err %v, want os.ErrNotExist", err)
 	}
 }
 
-// readFault opens the object, applies setup to the server after the open and reads it all.
-func readFault(t *testing.T, data []byte, setup func(f *fakeServer)) ([]byte, int, error) {
+// readFault opens the object, sets its faults after the open and reads it all.
+func readFault(t *testing.T, data []byte, faults httpfault.Faults) ([]byte, int, error) {
 	t.Helper()
-	f, srv := newFakeServer(t, map[string][]byte{"a.tar": data})
+	srv := httpfault.Start(t, map[string][]byte{"a.tar": data})
 	o, err := openHTTP(t, srv, "a.tar")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	f.mu.Lock()
-	setup(f)
-	f.mu.Unlock()
+	srv.SetFaults("a.tar", faults)
 	got, err := io.ReadAll(o)
-	return got, f.gets, err
+	return got, srv.Gets("a.tar"), err
 }
 
 func TestFaultCutsResume(t *testing.T) {
 	data := randomBytes(400_000, 3)
-	got, gets, err := readFault(t, data, func(f *fakeServer) {
-		f.cutAfter[0], f.cutAfter[1], f.cutAfter[2] = 50_000, 70_000, 1
-	})
+	got, gets, err := readFault(t, data, httpfault.Faults{CutAfter: map[int]int{0: 50_000, 1: 70_000, 2: 1}})
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after 3 cuts: err %v, %d bytes of %d, equal %v", err, len(got), len(data), bytes.Equal(got, data))
 	}
@@ -247,15 +130,11 @@ func TestFaultCutsResume(t *testing.T) {
 
 func TestFault5xxRetriedThenUnreachable(t *testing.T) {
 	data := randomBytes(100_000, 4)
-	got, _, err := readFault(t, data, func(f *fakeServer) { f.status[0], f.status[1] = 503, 500 })
+	got, _, err := readFault(t, data, httpfault.Faults{Status: map[int]int{0: 503, 1: 500}})
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after two 5xx: err %v, equal %v", err, bytes.Equal(got, data))
 	}
-	_, gets, err := readFault(t, data, func(f *fakeServer) {
-		for i := range 10 {
-			f.status[i] = 503
-		}
-	})
+	_, gets, err := readFault(t, data, httpfault.Faults{Status: map[int]int{0: 503, 1: 503, 2: 503, 3: 503, 4: 503}})
 	if !errors.Is(err, ErrUnreachable) || Reason(err) != ReasonUnreachable {
 		t.Fatalf("after only 5xx: err %v, want ErrUnreachable", err)
 	}
@@ -267,7 +146,7 @@ func TestFault5xxRetriedThenUnreachable(t *testing.T) {
 func TestFaultStallResumes(t *testing.T) {
 	data := randomBytes(100_000, 5)
 	start := time.Now()
-	got, gets, err := readFault(t, data, func(f *fakeServer) { f.stall[0] = 10 * time.Second })
+	got, gets, err := readFault(t, data, httpfault.Faults{Stall: map[int]time.Duration{0: 10 * time.Second}})
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("after a stall: err %v, equal %v", err, bytes.Equal(got, data))
 	}
@@ -278,7 +157,7 @@ func TestFaultStallResumes(t *testing.T) {
 
 func TestFaultChangedObjectIsAnError(t *testing.T) {
 	data := randomBytes(200_000, 6)
-	got, _, err := readFault(t, data, func(f *fakeServer) { f.cutAfter[0] = 30_000; f.changeOnce[1] = true })
+	got, _, err := readFault(t, data, httpfault.Faults{CutAfter: map[int]int{0: 30_000}, ChangeOn: map[int]bool{1: true}})
 	if !errors.Is(err, ErrChanged) || Reason(err) != ReasonChanged {
 		t.Fatalf("err %v, want ErrChanged", err)
 	}
@@ -289,7 +168,7 @@ func TestFaultChangedObjectIsAnError(t *testing.T) {
 
 func TestFaultTruncatedObject(t *testing.T) {
 	data := randomBytes(200_000, 7)
-	got, gets, err := readFault(t, data, func(f *fakeServer) { f.truncateAt = 120_000 })
+	got, gets, err := readFault(t, data, httpfault.Faults{TruncateAt: 120_000})
 	if !errors.Is(err, io.ErrUnexpectedEOF) || Reason(err) != "" {
 		t.Fatalf("err %v, want io.ErrUnexpectedEOF (a truncated shard)", err)
 	}
