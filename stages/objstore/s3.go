@@ -111,6 +111,9 @@ func (b *s3Backend) get(ctx context.Context, off int64, want objectInfo) (io.Rea
 
 // s3Error maps an S3 error as statusError maps an HTTP answer.
 func s3Error(err error) error {
+	if err == nil {
+		return nil
+	}
 	var re *awshttp.ResponseError
 	if !errors.As(err, &re) {
 		return err // no answer: the network; worth a retry
@@ -126,5 +129,61 @@ func s3Error(err error) error {
 	return permanent{err}
 }
 
-// S3 is the store's S3 client, for listings and uploads.
-func (s *Store) S3(ctx context.Context) (*s3.Client, error) { return s.s3.client(ctx) }
+
+// Put uploads a local file to an s3:// name.
+func (s *Store) Put(ctx context.Context, name, localPath string) error {
+	c, bucket, key, err := s.s3Target(ctx, name)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(localPath)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return withRetries(ctx, s.cfg, func() error {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return permanent{err}
+		}
+		_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: f})
+		if err != nil {
+			return fmt.Errorf("uploading %s to %s: %w", localPath, name, s3Error(err))
+		}
+		return nil
+	})
+}
+
+// Exists tells whether an s3:// object exists.
+func (s *Store) Exists(ctx context.Context, name string) (bool, error) {
+	c, bucket, key, err := s.s3Target(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	_, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err = s3Error(err); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Delete removes an s3:// object.
+func (s *Store) Delete(ctx context.Context, name string) error {
+	c, bucket, key, err := s.s3Target(ctx, name)
+	if err != nil {
+		return err
+	}
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key})
+	return s3Error(err)
+}
+
+func (s *Store) s3Target(ctx context.Context, name string) (*s3.Client, string, string, error) {
+	if KindOf(name) != KindS3 {
+		return nil, "", "", fmt.Errorf("%s: only s3:// names can be written", name)
+	}
+	bucket, key, err := splitS3(name)
+	if err != nil {
+		return nil, "", "", err
+	}
+	c, err := s.s3.client(ctx)
+	return c, bucket, key, err
+}
