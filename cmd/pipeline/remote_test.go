@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"bytes"
 	"os"
 	"path/filepath"
 	"slices"

@@ -129,7 +129,6 @@ func s3Error(err error) error {
 	return permanent{err}
 }
 
-
 // Put uploads a local file to an s3:// name.
 func (s *Store) Put(ctx context.Context, name, localPath string) error {
 	c, bucket, key, err := s.s3Target(ctx, name)
