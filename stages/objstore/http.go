@@ -70,11 +70,33 @@ func (h *httpBackend) get(ctx context.Context, off int64, want objectInfo) (io.R
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode == http.StatusOK {
+		return h.wholeBody(resp, off, want)
+	}
 	if err := statusError(resp, http.StatusPartialContent); err != nil {
 		resp.Body.Close()
 		return nil, err
 	}
 	if err := checkVersion(h.url, want, resp.Header.Get("ETag"), resp.Header.Get("Content-Range"), off); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// wholeBody serves a range from the whole file, for servers that ignore Range (Python's
+// http.server, some CDNs): the bytes before off are read and dropped, so a resume there costs
+// the file's start again.
+func (h *httpBackend) wholeBody(resp *http.Response, off int64, want objectInfo) (io.ReadCloser, error) {
+	if resp.ContentLength >= 0 && resp.ContentLength != want.size {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s: size %d, was %d when opened: %w", h.url, resp.ContentLength, want.size, ErrChanged)
+	}
+	if err := checkVersion(h.url, want, resp.Header.Get("ETag"), "", off); err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	if _, err := io.CopyN(io.Discard, resp.Body, off); err != nil {
 		resp.Body.Close()
 		return nil, err
 	}
@@ -93,8 +115,6 @@ func statusError(resp *http.Response, want int) error {
 		return permanent{fmt.Errorf("%s: %w", what, os.ErrNotExist)}
 	case resp.StatusCode == http.StatusPreconditionFailed:
 		return fmt.Errorf("%s: %w", what, ErrChanged)
-	case resp.StatusCode == http.StatusOK && want == http.StatusPartialContent:
-		return permanent{fmt.Errorf("%s: the server ignores range requests", what)}
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
 		return fmt.Errorf("%s", what)
 	}

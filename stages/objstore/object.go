@@ -106,6 +106,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// BoundsReads tells tarshard that the object bounds its reads itself (Config.ReadTimeout, with
+// resumes), so that its own stall guard does not stack a second timeout and a copy on top.
+func (o *object) BoundsReads() {}
+
 // Size is the object's size in bytes, -1 when unknown.
 func (o *object) Size() int64 { return o.info.size }
 

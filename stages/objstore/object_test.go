@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -204,5 +207,39 @@ func TestPipeStreamsAndReportsExit(t *testing.T) {
 	got, err = io.ReadAll(o)
 	if err == nil || !strings.Contains(err.Error(), "boom") || len(got) != 1000 {
 		t.Fatalf("failing command: %d bytes, err %v; want 1000 and the exit with its stderr", len(got), err)
+	}
+}
+
+// TestHTTPServerWithoutRanges reads, and resumes after a cut, from a server that answers every
+// request with the whole file.
+func TestHTTPServerWithoutRanges(t *testing.T) {
+	data := randomBytes(200_000, 9)
+	cuts := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		if r.Method == http.MethodHead {
+			return
+		}
+		if cuts == 0 {
+			cuts++
+			w.Write(data[:70_000])
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	s, err := NewStore(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.Open(context.Background(), srv.URL+"/a.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	got, err := io.ReadAll(o)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("err %v, equal %v", err, bytes.Equal(got, data))
 	}
 }

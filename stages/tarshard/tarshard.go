@@ -316,7 +316,8 @@ func (r *Reader) open(ctx context.Context) error {
 	r.file = f
 	// file is what the archive is read from: the file itself, or a guard that bounds each read.
 	var file io.ReadSeeker = f
-	if r.opt.ReadTimeout > 0 {
+	// A remote file (package objstore) bounds and retries its own reads.
+	if _, selfBounded := f.(interface{ BoundsReads() }); r.opt.ReadTimeout > 0 && !selfBounded {
 		r.guard = &stallGuard{f: f, timeout: r.opt.ReadTimeout, retries: max(0, r.opt.ReadRetries), ctx: ctx}
 		file = r.guard
 	}
