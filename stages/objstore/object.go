@@ -335,6 +335,9 @@ func (r *resumer) readFull(ctx context.Context, buf []byte) (int, error) {
 		}
 		closeErr := r.body.Close()
 		r.body = nil
+		if err == io.EOF && r.info.size >= 0 && r.off >= r.info.size {
+			return n, io.EOF // the last bytes came with the end of the answer
+		}
 		if err == io.EOF && r.info.size < 0 {
 			// A stream of unknown length ends where it says; a pipe's exit status tells
 			// whether that end is the real one.

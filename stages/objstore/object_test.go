@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -241,5 +242,47 @@ func TestHTTPServerWithoutRanges(t *testing.T) {
 	got, err := io.ReadAll(o)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("err %v, equal %v", err, bytes.Equal(got, data))
+	}
+}
+
+// TestEndOfObjectIsNoCut: with no retry allowed, whole objects of every size still read
+// through, so the answer's end at the object's end is never taken for a cut.
+func TestEndOfObjectIsNoCut(t *testing.T) {
+	objects := map[string][]byte{}
+	for _, n := range []int{1, 16 << 10, 16<<10 + 1, 188_928, 300_000} {
+		objects[fmt.Sprint(n)] = randomBytes(n, uint64(n))
+	}
+	dir := t.TempDir()
+	for name, data := range objects {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir))) // sendfile: whole answers at once
+	defer srv.Close()
+	cfg := testConfig()
+	cfg.Retries = ptrTo(0)
+	for _, chunk := range []config.ByteSize{16 << 10, 64 << 10, 1 << 20} {
+		cfg.ChunkBytes, cfg.Prefetch = chunk, 4*chunk
+		readAllOf(t, cfg, srv, objects)
+	}
+}
+
+func readAllOf(t *testing.T, cfg Config, srv *httptest.Server, objects map[string][]byte) {
+	t.Helper()
+	s, err := NewStore(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range objects {
+		o, err := s.Open(context.Background(), srv.URL+"/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(o)
+		o.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s bytes: err %v, equal %v", name, err, bytes.Equal(got, data))
+		}
 	}
 }
