@@ -31,28 +31,36 @@ type Faults struct {
 type Server struct {
 	URL string
 
-	mu      sync.Mutex
-	objects map[string][]byte
-	version map[string]int
-	gets    map[string]int
-	faults  map[string]*Faults
+	mu       sync.Mutex
+	original map[string][]byte // as given to Start; SetFaults puts an object back to it
+	objects  map[string][]byte
+	version  map[string]int
+	gets     map[string]int
+	faults   map[string]*Faults
 }
 
 // Start serves objects until the test ends.
 func Start(t testing.TB, objects map[string][]byte) *Server {
-	s := &Server{objects: objects, version: map[string]int{}, gets: map[string]int{}, faults: map[string]*Faults{}}
+	s := &Server{original: map[string][]byte{}, objects: map[string][]byte{}, version: map[string]int{}, gets: map[string]int{}, faults: map[string]*Faults{}}
+	for name, data := range objects {
+		s.original[name], s.objects[name] = data, data
+	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
 	return s
 }
 
-// SetFaults sets the faults of an object's GETs from now on; their numbers count from here.
+// SetFaults sets the faults of an object's GETs from now on; their numbers count from here,
+// and an object that ChangeOn replaced is put back as it was given to Start.
 func (s *Server) SetFaults(name string, f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[name] = &f
 	s.gets[name] = 0
+	if data, ok := s.original[name]; ok {
+		s.objects[name] = data
+	}
 }
 
 // Gets is the number of GETs of name so far.
@@ -74,7 +82,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n = s.gets[name]
 		s.gets[name]++
 		if f.ChangeOn[n] {
-			s.objects[name] = append([]byte("changed "), s.objects[name]...)
+			s.objects[name] = append([]byte("changed "), s.original[name]...)
 			s.version[name]++
 		}
 	}
