@@ -106,6 +106,17 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// StartStreaming starts reading the object ahead from its start without waiting for it, so
+// that a shard opened ahead of its turn has its first bytes in when the reader gets to it.
+func (o *object) StartStreaming() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stream == nil && !o.closed {
+		o.stream = startStreamer(o.name, o.b, o.info, o.cfg, 0)
+		o.cur = chunk{off: 0}
+	}
+}
+
 // BoundsReads tells tarshard that the object bounds its reads itself (Config.ReadTimeout, with
 // resumes), so that its own stall guard does not stack a second timeout and a copy on top.
 func (o *object) BoundsReads() {}

@@ -47,9 +47,9 @@ type Config struct {
 	// ReadTimeout is how long a stream may go without delivering a byte before it is cut and
 	// resumed (default 30s).
 	ReadTimeout *config.Duration `yaml:"read_timeout"`
-	// Prefetch is the read-ahead of one open object, in bytes (default 16MiB), held in
-	// ChunkBytes-sized buffers (default 1MiB). It is charged to the encoded share of
-	// memory_budget for each reader.
+	// Prefetch is the read-ahead of one open object, in bytes (default 8MiB), held in
+	// ChunkBytes-sized buffers (default 1MiB). Each reader holds two open objects (the shard it
+	// reads and the next one, opened ahead), charged to the encoded share of memory_budget.
 	Prefetch   config.ByteSize `yaml:"prefetch"`
 	ChunkBytes config.ByteSize `yaml:"chunk_bytes"`
 }
@@ -59,7 +59,7 @@ const (
 	DefaultRetries      = 5
 	DefaultRetryBackoff = 200 * time.Millisecond
 	DefaultReadTimeout  = 30 * time.Second
-	DefaultPrefetch     = 16 << 20
+	DefaultPrefetch     = 8 << 20
 	DefaultChunkBytes   = 1 << 20
 )
 

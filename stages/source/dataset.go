@@ -36,10 +36,16 @@ type tarDataset struct {
 	shards    []shardlist.Shard
 	opt       tarshard.Options
 	readAhead int64 // bytes one open remote shard holds in read-ahead buffers (0: all local)
+	pre       *shardPrefetcher
 }
 
-// readAheadPerReader is what one reader holds besides its samples, charged at Open.
-func (d *tarDataset) readAheadPerReader() int64 { return d.readAhead }
+// readAheadPerReader is what one reader holds besides its samples, charged at Open: the
+// read-ahead of the shard it reads and of the next one, opened ahead.
+func (d *tarDataset) readAheadPerReader() int64 { return 2 * d.readAhead }
+
+func (d *tarDataset) prefetch(part int) { d.pre.start(d.shards[part].Path) }
+
+func (d *tarDataset) close() { d.pre.close() }
 
 func (d *tarDataset) parts() int { return len(d.shards) }
 
@@ -116,12 +122,13 @@ func newDataset(cfg Config) (dataset, error) {
 				readAhead = store.Config().MemoryPerObject()
 			}
 		}
-		return &tarDataset{shards: shards, readAhead: readAhead, opt: tarshard.Options{
+		pre := newShardPrefetcher(store)
+		return &tarDataset{shards: shards, readAhead: readAhead, pre: pre, opt: tarshard.Options{
 			MaxMemberBytes: int64(cfg.MaxMemberBytes),
 			LabelsOptional: cfg.Labels == LabelsOptional,
 			ReadTimeout:    time.Duration(*cfg.ReadTimeout),
 			ReadRetries:    *cfg.ReadRetries,
-			OpenFile:       func(ctx context.Context, path string) (tarshard.File, error) { return store.Open(ctx, path) },
+			OpenFile:       func(ctx context.Context, path string) (tarshard.File, error) { return pre.open(ctx, path) },
 			ErrReason:      objstore.Reason,
 		}}, nil
 	case cfg.Folder != "":

@@ -1,9 +1,11 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -128,4 +130,46 @@ func count(list []string, s string) int {
 		}
 	}
 	return n
+}
+
+// TestNextRemoteShardOpensAhead: while a reader is on its first shard, the next one is being
+// fetched; closing the source early closes it and stops its streamer.
+func TestNextRemoteShardOpensAhead(t *testing.T) {
+	_, remote, srv := servedShards(t)
+	cfg := remoteTestConfig(remote)
+	cfg.Readers, cfg.ShuffleShards = 1, new(bool)
+	acct := newAccount(1 << 20)
+	src, err := Open(cfg, Options{Account: acct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := src.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.Release()
+	for deadline := time.Now().Add(10 * time.Second); srv.Gets("train-001.tar") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the next shard was not requested while the first was read")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if srv.Gets("train-002.tar") != 0 {
+		t.Error("a shard two ahead was requested")
+	}
+	src.Close()
+	if acct.InUse() != 0 {
+		t.Errorf("%d bytes held after Close", acct.InUse())
+	}
+	buf := make([]byte, 1<<20)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if !strings.Contains(stacks, "objstore.startStreamer") && !strings.Contains(stacks, "shardPrefetcher") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streamer or prefetch goroutines left after Close:\n%s", stacks)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -203,6 +203,9 @@ func (s *Source) Close() error {
 		s.stream.Close()
 		s.stream = nil
 	}
+	if c, ok := s.ds.(interface{ close() }); ok {
+		c.close() // files opened ahead that no reader took
+	}
 	if s.reserved != nil {
 		s.reserved()
 		s.reserved = nil
