@@ -21,6 +21,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# versitygw, the S3 server of the remote-source tests, into .tools/bin (pinned, go install).
+[ "${SKIP_VERSITYGW:-0}" = 1 ] || ./scripts/versitygw.sh
+
 [ "${SKIP_VENV:-0}" = 1 ] && exit 0
 # The venv is rebuilt only when the requirement files changed: their hash is kept in .venv/.stamp.
 reqs=(python/requirements*.txt python/constraints.txt python/pyproject.toml)

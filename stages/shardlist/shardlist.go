@@ -36,11 +36,15 @@ const maxExpansion = 1 << 22
 
 // Expand expands the patterns in order into a list of shards. A path produced twice is kept
 // once, at its first place.
-func Expand(patterns ...string) ([]Shard, error) {
+func Expand(patterns ...string) ([]Shard, error) { return ExpandFunc(filepath.Glob, patterns...) }
+
+// ExpandFunc is Expand with glob matching the names that hold glob characters (package
+// objstore passes one that also lists object stores).
+func ExpandFunc(glob func(name string) ([]string, error), patterns ...string) ([]Shard, error) {
 	var out []Shard
 	seen := map[string]bool{}
 	for _, p := range patterns {
-		paths, err := expandOne(p)
+		paths, err := expandOne(p, glob)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +62,7 @@ func Expand(patterns ...string) ([]Shard, error) {
 	return out, nil
 }
 
-func expandOne(pattern string) ([]string, error) {
+func expandOne(pattern string, glob func(string) ([]string, error)) ([]string, error) {
 	names, err := Braces(pattern)
 	if err != nil {
 		return nil, err
@@ -69,7 +73,7 @@ func expandOne(pattern string) ([]string, error) {
 			out = append(out, name)
 			continue
 		}
-		matches, err := filepath.Glob(name)
+		matches, err := glob(name)
 		if err != nil {
 			return nil, fmt.Errorf("shard pattern %q: %w", pattern, err)
 		}

@@ -32,6 +32,7 @@ import (
 
 	"pipeline/internal/cli"
 	"pipeline/stages/folder"
+	"pipeline/stages/objstore"
 )
 
 // input is a list of samples that can be produced one at a time.
@@ -86,13 +87,26 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	default:
 		return cli.Usagef("give either --from DIR or both --idx-images and --idx-labels")
 	}
-	w, err := NewWriter(*out, *perShard, stdout)
+	pattern, exists := *out, fileExists
+	var remote *remoteOut // an s3:// --out: shards are written to a temporary folder, then uploaded
+	if objstore.KindOf(*out) != objstore.KindLocal {
+		var err error
+		if remote, pattern, err = newRemoteOut(*out); err != nil {
+			return err
+		}
+		defer remote.cleanup()
+		exists = remote.exists
+	}
+	w, err := NewWriter(pattern, *perShard, stdout)
 	if err != nil {
 		return err
 	}
+	if remote != nil {
+		w.Done = remote.upload
+	}
 	// An earlier run's shards would be overwritten, and those past this run's last one kept:
 	// a glob over the folder would then mix both datasets.
-	if first := fmt.Sprintf(*out, 0); fileExists(first) {
+	if first := fmt.Sprintf(*out, 0); exists(first) {
 		return fmt.Errorf("--out %s: %s exists, from an earlier run: remove the old shards or choose another --out", *out, first)
 	}
 	order := make([]int, in.count())
@@ -111,6 +125,9 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		paths, cerr := w.Close() // again after a failed Close: it only lists the shards then
 		for _, p := range paths {
 			os.Remove(p)
+		}
+		if remote != nil {
+			remote.abandon()
 		}
 		return fmt.Errorf("%w (the %d shards written so far were removed)", errors.Join(err, cerr), len(paths))
 	}

@@ -38,6 +38,10 @@ type Writer struct {
 	gz      *gzip.Writer
 	tw      *tar.Writer
 	written []string
+
+	// Done, when set, is called with each shard once it is complete on disk (an upload to
+	// object storage, say); its error fails the shard.
+	Done func(shard int, path string) error
 }
 
 // CheckPattern checks that pattern holds exactly one integer verb, such as %06d.
@@ -142,5 +146,8 @@ func (w *Writer) closeShard() error {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	fmt.Fprintf(w.log, "wrote %s: %d samples\n", name, w.inShard)
+	if w.Done != nil {
+		return w.Done(w.shard, name)
+	}
 	return nil
 }

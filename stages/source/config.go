@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"pipeline/pipeline/config"
+	"pipeline/stages/objstore"
+	"pipeline/stages/parquet"
 	"pipeline/stages/shardlist"
 )
 
@@ -26,6 +28,7 @@ type Config struct {
 	Shards    Patterns         `yaml:"shards"`
 	Folder    string           `yaml:"folder"`    // an ImageNet-style root/<class>/<image> folder
 	Synthetic *SyntheticConfig `yaml:"synthetic"` // generated JPEGs, no I/O
+	Parquet   *parquet.Config  `yaml:"parquet"`   // Hugging Face-style Parquet files; row groups are the parts
 
 	// ShuffleBuffer is the number of samples held to shuffle the stream (0: no buffer). The
 	// buffered samples' encoded bytes count against the encoded share of memory_budget.
@@ -53,6 +56,8 @@ type Config struct {
 	// default bound is far above any healthy read of at most 1 MiB, so it only ends hangs.
 	ReadTimeout *config.Duration `yaml:"read_timeout"`
 	ReadRetries *int             `yaml:"read_retries"`
+	// Remote says how s3://, http(s):// and pipe: shards are read (package objstore).
+	Remote objstore.Config `yaml:"remote"`
 }
 
 // The defaults of read_timeout and read_retries: a read stuck for 2 minutes, twice, stalls its
@@ -103,13 +108,13 @@ const (
 // withDefaults checks cfg and fills in its defaults, rank and world size included.
 func (cfg Config) withDefaults() (Config, error) {
 	kinds := 0
-	for _, set := range []bool{len(cfg.Shards) > 0, cfg.Folder != "", cfg.Synthetic != nil} {
+	for _, set := range []bool{len(cfg.Shards) > 0, cfg.Folder != "", cfg.Synthetic != nil, cfg.Parquet != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		return cfg, errors.New("source: set exactly one of shards, folder and synthetic")
+		return cfg, errors.New("source: set exactly one of shards, folder, synthetic and parquet")
 	}
 	if cfg.ShuffleShards == nil {
 		yes := true

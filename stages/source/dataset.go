@@ -8,6 +8,7 @@ import (
 
 	"pipeline/pipeline"
 	"pipeline/stages/folder"
+	"pipeline/stages/objstore"
 	"pipeline/stages/shardlist"
 	"pipeline/stages/synthetic"
 	"pipeline/stages/tarshard"
@@ -32,9 +33,19 @@ type dataset interface {
 }
 
 type tarDataset struct {
-	shards []shardlist.Shard
-	opt    tarshard.Options
+	shards    []shardlist.Shard
+	opt       tarshard.Options
+	readAhead int64 // bytes one open remote shard holds in read-ahead buffers (0: all local)
+	pre       *shardPrefetcher
 }
+
+// readAheadPerReader is what one reader holds besides its samples, charged at Open: the
+// read-ahead of the shard it reads and of the next one, opened ahead.
+func (d *tarDataset) readAheadPerReader() int64 { return 2 * d.readAhead }
+
+func (d *tarDataset) prefetch(part int) { d.pre.start(d.shards[part].Path) }
+
+func (d *tarDataset) close() { d.pre.close() }
 
 func (d *tarDataset) parts() int { return len(d.shards) }
 
@@ -91,19 +102,34 @@ func (o *oneShot) Close() error { return nil }
 // newDataset builds the dataset cfg names (cfg has its defaults).
 func newDataset(cfg Config) (dataset, error) {
 	switch {
+	case cfg.Parquet != nil:
+		return newParquetDataset(cfg)
 	case len(cfg.Shards) > 0:
-		shards, err := shardlist.Expand(cfg.Shards...)
+		store, err := objstore.NewStore(cfg.Remote)
+		if err != nil {
+			return nil, fmt.Errorf("source: %w", err)
+		}
+		shards, err := store.Expand(context.Background(), cfg.Shards...)
 		if err != nil {
 			return nil, fmt.Errorf("source: %w", err)
 		}
 		if len(shards) > 1<<31 {
 			return nil, fmt.Errorf("source: %d shards: at most 2^31 fit in a sample index", len(shards))
 		}
-		return &tarDataset{shards: shards, opt: tarshard.Options{
+		var readAhead int64
+		for _, s := range shards {
+			if objstore.KindOf(s.Path) != objstore.KindLocal {
+				readAhead = store.Config().MemoryPerObject()
+			}
+		}
+		pre := newShardPrefetcher(store)
+		return &tarDataset{shards: shards, readAhead: readAhead, pre: pre, opt: tarshard.Options{
 			MaxMemberBytes: int64(cfg.MaxMemberBytes),
 			LabelsOptional: cfg.Labels == LabelsOptional,
 			ReadTimeout:    time.Duration(*cfg.ReadTimeout),
 			ReadRetries:    *cfg.ReadRetries,
+			OpenFile:       func(ctx context.Context, path string) (tarshard.File, error) { return pre.open(ctx, path) },
+			ErrReason:      objstore.Reason,
 		}}, nil
 	case cfg.Folder != "":
 		l, err := folder.Scan(cfg.Folder)

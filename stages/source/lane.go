@@ -66,6 +66,9 @@ func (l *lane) Next(ctx context.Context) (element, error) {
 			}
 			l.cur = l.ds.open(l.parts[l.next], l.alloc, l.skip)
 			l.next++
+			if p, ok := l.ds.(interface{ prefetch(part int) }); ok && !l.ghosts && l.next < len(l.parts) {
+				p.prefetch(l.parts[l.next]) // remote shards: open the next one while this one is read
+			}
 		}
 		it, err := l.cur.Next(ctx)
 		if err == io.EOF {

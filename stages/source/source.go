@@ -68,7 +68,8 @@ type Source struct {
 	epoch  int
 	offset int64
 
-	stream *epochStream
+	stream   *epochStream
+	reserved func() // gives back what reserveReaderBuffers took; nil when nothing
 }
 
 // Open prepares a source; it reads no sample before the first Next.
@@ -104,11 +105,32 @@ func Open(cfg Config, opt Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	return &Source{
+	s := &Source{
 		cfg: cfg, ds: ds, parts: parts, seed: opt.Seed, epochs: opt.Epochs,
 		alloc: &guardedAccount{acct: opt.Account, cfg: cfg},
 		epoch: opt.Start.Epoch, offset: opt.Start.Offset,
-	}, nil
+	}
+	if err := s.reserveReaderBuffers(opt.Account); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// reserveReaderBuffers charges the buffers the readers hold besides their samples (remote
+// read-ahead, Parquet row groups) to the encoded account, once for the source's life, and
+// counts them as held so that guardedAccount leaves them room.
+func (s *Source) reserveReaderBuffers(acct *pipeline.Account) error {
+	b, ok := s.ds.(interface{ readAheadPerReader() int64 })
+	if !ok || b.readAheadPerReader() == 0 {
+		return nil
+	}
+	n := int64(s.cfg.Readers) * b.readAheadPerReader()
+	if err := acct.Reserve(context.Background(), n); err != nil {
+		return fmt.Errorf("source: the read-ahead of %d readers (source.remote.prefetch and chunk_bytes): %w", s.cfg.Readers, err)
+	}
+	s.reserved = func() { acct.Return(n); s.alloc.held.Add(-n) }
+	s.alloc.held.Add(n)
+	return nil
 }
 
 // Next returns the next sample, a *pipeline.SampleError for a bad sample, a
@@ -171,6 +193,13 @@ func (s *Source) Close() error {
 	if s.stream != nil {
 		s.stream.Close()
 		s.stream = nil
+	}
+	if c, ok := s.ds.(interface{ close() }); ok {
+		c.close() // files opened ahead that no reader took
+	}
+	if s.reserved != nil {
+		s.reserved()
+		s.reserved = nil
 	}
 	return nil
 }

@@ -73,8 +73,18 @@ type Options struct {
 	ReadTimeout time.Duration
 	ReadRetries int
 
+	// OpenFile, when set, opens shards instead of os.Open (package objstore opens s3://,
+	// http(s):// and pipe: names); an error wrapping os.ErrNotExist is a missing shard.
+	// ErrReason, when set, names the shard error reason of its files' errors ("" leaves
+	// tarshard's own).
+	OpenFile  func(ctx context.Context, path string) (File, error)
+	ErrReason func(err error) string
+
 	openFile func(path string) (shardFile, error) // tests stand in a file that stalls
 }
+
+// File is an open shard as OpenFile returns it.
+type File = shardFile
 
 // shardFile is what a Reader needs of an open shard.
 type shardFile interface {
@@ -289,18 +299,25 @@ func (r *Reader) orCancelled(ctx context.Context, err error) error {
 
 // open opens the file and sniffs gzip by its magic bytes.
 func (r *Reader) open(ctx context.Context) error {
-	f, err := r.opt.openFile(r.path)
+	open := r.opt.openFile
+	if r.opt.OpenFile != nil {
+		open = func(path string) (shardFile, error) { return r.opt.OpenFile(ctx, path) }
+	}
+	f, err := open(r.path)
 	if err != nil {
 		reason := ReasonUnreadable
 		if errors.Is(err, os.ErrNotExist) {
 			reason = ReasonMissing
+		} else if r.opt.ErrReason != nil && r.opt.ErrReason(err) != "" {
+			reason = r.opt.ErrReason(err)
 		}
 		return &pipeline.ShardError{Shard: r.path, Reason: reason, Err: err}
 	}
 	r.file = f
 	// file is what the archive is read from: the file itself, or a guard that bounds each read.
 	var file io.ReadSeeker = f
-	if r.opt.ReadTimeout > 0 {
+	// A remote file (package objstore) bounds and retries its own reads.
+	if _, selfBounded := f.(interface{ BoundsReads() }); r.opt.ReadTimeout > 0 && !selfBounded {
 		r.guard = &stallGuard{f: f, timeout: r.opt.ReadTimeout, retries: max(0, r.opt.ReadRetries), ctx: ctx}
 		file = r.guard
 	}
@@ -352,6 +369,8 @@ type seekingTracker struct {
 func (r *Reader) shardError(doing string, err error) *pipeline.ShardError {
 	reason := ReasonUnreadable
 	switch {
+	case r.opt.ErrReason != nil && r.opt.ErrReason(err) != "":
+		reason = r.opt.ErrReason(err)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		reason = ReasonTruncated
 	case errors.Is(err, ErrStalled):
