@@ -25,7 +25,7 @@ test: deps
 	@# test that would skip for a missing dependency fails instead.
 	CGO_ENABLED=0 $(GO) test -c -o bin/arrowsocket.test ./sink/arrowsocket
 	PIPELINE_PRODUCER="cd $(CURDIR) && bin/arrowsocket.test -test.run '^TestServeSynthetic$$'" \
-	  $(PYTHON) -m pytest -q -rs python/tests
+	  $(PYTHON) -m pytest -q -rs python/tests bench/moco_reference
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./stages/decode/ ./augment/...
