@@ -121,11 +121,13 @@ class MoCo(nn.Module):
         self.queue[:, self.queue_ptr:self.queue_ptr + n] = keys.T
         self.queue_ptr = (self.queue_ptr + n) % self.K
 
-    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor):
+    def forward(self, im_q: torch.Tensor, im_k: torch.Tensor, perm: torch.Tensor | None = None):
+        """The loss and logits of one step; perm (default: random) is the key shuffle."""
         q = F.normalize(self.encoder_q(im_q), dim=1)
         with torch.no_grad():
             self._momentum_update_key_encoder()
-            perm = torch.randperm(im_k.shape[0])
+            if perm is None:
+                perm = torch.randperm(im_k.shape[0])
             k = F.normalize(self.encoder_k(im_k[perm]), dim=1)
             k = k[torch.argsort(perm)]
         l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
