@@ -140,8 +140,9 @@ class MoCo(nn.Module):
 
 
 def normalize_uint8(views: torch.Tensor) -> torch.Tensor:
-    """uint8 NHWC -> ImageNet-normalised float32 NCHW (ToTensor + Normalize)."""
-    x = views.permute(0, 3, 1, 2).float().div_(255)
+    """uint8 NHWC -> ImageNet-normalised NCHW of the default dtype (float32: ToTensor +
+    Normalize)."""
+    x = views.permute(0, 3, 1, 2).to(torch.get_default_dtype()).div_(255)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std
@@ -197,7 +198,7 @@ def knn_accuracy(encoder: nn.Module, bank, test, k: int, t: float, classes: int)
     sim = test_feats @ bank_feats.T
     sim_weight, sim_idx = sim.topk(k=min(k, len(bank_feats)), dim=-1)
     sim_labels = bank[1][sim_idx]
-    one_hot = F.one_hot(sim_labels, classes).float()
+    one_hot = F.one_hot(sim_labels, classes).to(sim_weight.dtype)
     scores = (one_hot * (sim_weight / t).exp().unsqueeze(-1)).sum(dim=1)
     encoder.train()
     return (scores.argmax(dim=1) == test[1]).float().mean().item()

@@ -83,10 +83,14 @@ def main(argv=None) -> int:
     p.add_argument("--wd", type=float, default=1e-4)
     p.add_argument("--lr", type=float, default=0.24, help="per 256")
     p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--double", action="store_true", help="run the reference in float64: how far float32 "
+                   "rounding alone takes it from ours")
     p.add_argument("--bank", nargs="*", help="with --test: after the compared steps, train on to the "
                    "end of the views with our permutations and print the kNN curve")
     p.add_argument("--test", nargs="*")
     args = p.parse_args(argv)
+    if args.double:
+        torch.set_default_dtype(torch.float64)
 
     before, after = load_dump(os.path.join(args.dump, "before")), load_dump(os.path.join(args.dump, "after"))
     with open(os.path.join(args.dump, "steps.json")) as f:
