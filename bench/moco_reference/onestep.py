@@ -76,6 +76,12 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def main(argv=None) -> int:
+    replay(argv)
+    return 0
+
+
+def replay(argv=None) -> dict:
+    """Runs the comparison of main (printing it) and returns report's figures."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dump", required=True, help="onestep's output folder")
     p.add_argument("--views", required=True, help="the views file onestep read")
@@ -125,18 +131,20 @@ def main(argv=None) -> int:
         opt.step()
         losses.append(loss.item())
         if i + 1 == compared:
-            report(go, after, model, opt, losses, n)
+            result = report(go, after, model, opt, losses, n)
         if knn_data and (i + 1 == len(batches) or batches[i + 1][2] != epoch):
             knn.append(ref.knn_accuracy(model.encoder_q, *knn_data, 200, 0.1, classes))
     if knn_data:
         print("reference from our initial state and key permutations, kNN at init and per epoch: "
               + " ".join(f"{a:.4f}" for a in knn))
         print("its loss at every 16th step: " + " ".join(f"{l:.4f}" for l in losses[15::16]))
-    return 0
+        result["knn"] = knn
+    return result
 
 
-def report(go, after, model, opt, losses, n):
-    """Prints ours against the reference after the compared steps."""
+def report(go, after, model, opt, losses, n) -> dict:
+    """Prints ours against the reference after the compared steps and returns the largest
+    loss difference, key difference and relative tensor difference."""
     steps = len(losses)
     diffs = [a - b for a, b in zip(go["losses"], losses)]
     print(f"{steps} steps of batch {n}: loss of step 1 ours {go['losses'][0]:.6f} reference {losses[0]:.6f}; "
@@ -144,7 +152,8 @@ def report(go, after, model, opt, losses, n):
           f"max |loss diff| {max(abs(d) for d in diffs):.2e}")
     start = (steps - 1) * n % model.K
     keys_go = torch.tensor(go["keys"]).view(n, -1)
-    print(f"keys of step {steps} (max |diff|): {float((keys_go - model.queue[:, start:start + n].T).abs().max()):.2e}")
+    keys_diff = float((keys_go - model.queue[:, start:start + n].T).abs().max())
+    print(f"keys of step {steps} (max |diff|): {keys_diff:.2e}")
     print(f"queue (max |diff|): {float((torch.from_numpy(after['/queue/keys'].copy()) - model.queue.T).abs().max()):.2e}, "
           f"ptr ours {int(after['/queue/ptr'])} reference {model.queue_ptr}")
     print("max |ours - reference| / max |reference| per tensor after them:")
@@ -164,6 +173,8 @@ def report(go, after, model, opt, losses, n):
         worst = max(worst, d)
         print(f"  {label:34s} {d:.2e}")
     print(f"worst relative difference {worst:.2e}", flush=True)
+    return {"loss_diff": max(abs(d) for d in diffs), "keys_diff": keys_diff, "worst": worst,
+            "ptr": (int(after["/queue/ptr"]), model.queue_ptr)}
 
 
 if __name__ == "__main__":

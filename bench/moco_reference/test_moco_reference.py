@@ -141,3 +141,26 @@ def test_read_shards_rejects_a_sample_without_label(tmp_path):
         tar.addfile(info, io.BytesIO(png.getvalue()))
     with pytest.raises(ValueError, match="000001"):
         ref.read_shards([str(path)])
+
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+def test_our_first_step_is_the_reference_step(tmp_path):
+    """Our trainer (sink/moco on SimpleGo) and the reference, from the same state on the same
+    batch with the same key shuffle, agree to float32 rounding in every tensor."""
+    import subprocess
+
+    import onestep
+
+    views = tmp_path / "views.arrow"
+    subprocess.run(["go", "run", "./cmd/pipeline", "run", "examples/fashion-mnist.yaml", "--set", "epochs=1",
+                    "--set", f"sink={{kind: arrow-file, path: {views}}}", "--progress", "off"],
+                   cwd=REPO, check=True, capture_output=True)
+    subprocess.run(["go", "run", "./bench/moco_reference/onestep", "-views", str(views), "-seed", "1",
+                    "-steps", "1", "-out", str(tmp_path / "dump")], cwd=REPO, check=True, capture_output=True)
+    r = onestep.replay(["--dump", str(tmp_path / "dump"), "--views", str(views)])
+    assert r["loss_diff"] < 1e-5
+    assert r["keys_diff"] < 1e-5
+    assert r["worst"] < 1e-3  # measured: 3e-5 (the first conv's gradient)
+    assert r["ptr"] == (64, 64)
