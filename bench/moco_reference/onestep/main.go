@@ -24,9 +24,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"pipeline/schema"
 	"pipeline/sink/moco"
 	"pipeline/sink/moco/device"
-	"pipeline/stages/batch/schema"
 )
 
 // entry is one array of a dump: float32 (or int32) little-endian at Offset in the .bin file.
