@@ -28,7 +28,8 @@ test: deps
 	$(GO) build -o bin/pipeline ./cmd/pipeline
 	CGO_ENABLED=0 $(GO) test -c -o bin/arrowsocket.test ./sink/arrowsocket
 	PIPELINE_PRODUCER="cd $(CURDIR) && bin/arrowsocket.test -test.run '^TestServeSynthetic$$'" \
-	  PIPELINE_BIN=$(CURDIR)/bin/pipeline OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -rs --durations=8 python/tests
+	  PIPELINE_BIN=$(CURDIR)/bin/pipeline OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -rs --durations=8 \
+	  python/tests bench/moco_reference
 
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./stages/decode/ ./augment/...
