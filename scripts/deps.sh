@@ -5,6 +5,7 @@
 # jconfig.h, which libturbojpeg0-dev does not pull in) and dataset-fashion-mnist (the trainer's
 # learning test). Uses sudo when not run as root.
 set -euo pipefail
+"$(dirname "$0")/pjrt-cpu.sh" # XLA's CPU PJRT plugin into .pjrt/ (the trainer's backend)
 need=()
 for p in gcc libc6-dev libturbojpeg0-dev libjpeg62-turbo-dev dataset-fashion-mnist; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

@@ -79,8 +79,11 @@ func New(cfg Config, opts Options) (*Sink, error) {
 	}
 	backend := opts.Backend
 	if backend == nil {
-		var err error
-		if backend, err = device.Open(cfg.Backend, cfg.Plugin); err != nil {
+		choice, err := device.Resolve(cfg.Backend, cfg.Plugin)
+		if err != nil {
+			return nil, fmt.Errorf("moco sink: %w", err)
+		}
+		if backend, err = choice.Open(); err != nil {
 			return nil, fmt.Errorf("moco sink: %w", err)
 		}
 	}
@@ -372,6 +375,7 @@ func (s *Sink) Summary() map[string]any {
 		"final_lr":       st.lastLR,
 		"first_step_s":   float64(st.firstStepNs) / 1e9,
 		"dropped_rows":   st.droppedRows,
+		"backend":        s.trainer.Backend().Name(),
 	}
 	if st.waitNs+st.stepNs > 0 {
 		out["data_wait_fraction"] = float64(st.waitNs) / float64(st.waitNs+st.stepNs)
