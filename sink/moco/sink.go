@@ -375,7 +375,7 @@ func (s *Sink) Summary() map[string]any {
 		"final_lr":       st.lastLR,
 		"first_step_s":   float64(st.firstStepNs) / 1e9,
 		"dropped_rows":   st.droppedRows,
-		"backend":        s.trainer.Backend().Name(),
+		"backend":        device.KindOf(s.trainer.Backend()),
 	}
 	if st.waitNs+st.stepNs > 0 {
 		out["data_wait_fraction"] = float64(st.waitNs) / float64(st.waitNs+st.stepNs)

@@ -84,7 +84,7 @@ func (t *Trainer) Backend() backends.Backend { return t.backend }
 // net returns the build settings of one encoder pass.
 func (t *Trainer) net(train bool, initFrom *context.Context, rng *rand.Rand) *model.Net {
 	return &model.Net{Train: train, BNSplits: t.cfg.BNSplits, Compute: t.compute, InitFrom: initFrom, RNG: rng, Backend: t.backend,
-		Im2col: !t.nativeConv && (t.backend.Name() == device.Go || strings.HasPrefix(t.backend.Name(), "SimpleGo"))}
+		Im2col: !t.nativeConv && device.KindOf(t.backend) == device.Go}
 }
 
 // createVariables builds both encoders once in a graph that is never compiled: that creates

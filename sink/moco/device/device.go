@@ -109,6 +109,14 @@ func (c Choice) Open(options ...string) (backends.Backend, error) {
 	return openXLA(strings.Join(append([]string{c.Plugin}, options...), ","))
 }
 
+// KindOf tells which kind of backend b is: XLA, or Go for SimpleGo (wrapped or not).
+func KindOf(b backends.Backend) string {
+	if strings.HasPrefix(b.Name(), "SimpleGo") || b.Name() == Go {
+		return Go
+	}
+	return XLA
+}
+
 // ErrNoPlugin says no PJRT plugin was found on this machine.
 var ErrNoPlugin = errors.New("no PJRT plugin found")
 

@@ -1,4 +1,5 @@
-// Package devicetest opens the backends the trainer's tests run on.
+// Package devicetest gives tests the XLA backend: XLA's CPU PJRT plugin, which
+// scripts/pjrt-cpu.sh installs, or whatever plugin device.FindPlugin finds.
 package devicetest
 
 import (
@@ -11,10 +12,9 @@ import (
 	"pipeline/sink/moco/device"
 )
 
-// OpenXLA opens XLA with the plugin device.FindPlugin finds (scripts/pjrt-cpu.sh installs
-// XLA's CPU one), for tests of the XLA path. Without one the test is skipped, except in CI
-// (CI set), where scripts/deps.sh installs it and its absence is a failure.
-func OpenXLA(t testing.TB) backends.Backend {
+// XLAPlugin is the PJRT plugin device.FindPlugin finds. Without one the test is skipped, except
+// in CI (CI set), where scripts/deps.sh installs it and its absence is a failure.
+func XLAPlugin(t testing.TB) string {
 	t.Helper()
 	c, err := device.Resolve(device.XLA, "")
 	if errors.Is(err, device.ErrNoPlugin) && os.Getenv("CI") == "" {
@@ -23,7 +23,13 @@ func OpenXLA(t testing.TB) backends.Backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := c.Open()
+	return c.Plugin
+}
+
+// OpenXLA opens XLA with XLAPlugin's plugin.
+func OpenXLA(t testing.TB) backends.Backend {
+	t.Helper()
+	b, err := device.Open(device.XLA, XLAPlugin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
