@@ -43,6 +43,9 @@ type Config struct {
 	Seed            uint64  `yaml:"seed"`
 	KNNK            int     `yaml:"knn_k"`
 	KNNTemperature  float64 `yaml:"knn_temperature"`
+	// KNNPixels also runs the kNN vote on raw pixels once at the start (knn_pixels_accuracy):
+	// the baseline the features should beat.
+	KNNPixels bool `yaml:"knn_pixels"`
 }
 
 // DefaultConfig is MoCo v2 on ImageNet (main_moco.py --mlp --moco-t 0.2 --aug-plus --cos),

@@ -68,6 +68,7 @@ type runStats struct {
 	droppedRows            int64
 	knn                    []float64 // after each epoch
 	knnInit                *float64
+	knnPixels              *float64
 	lastCheckpoint         string
 }
 
@@ -328,6 +329,16 @@ func (s *Sink) evaluate(atInit bool) error {
 	s.mu.Unlock()
 	if atInit {
 		s.logf("knn accuracy at init %.4f", acc)
+		if s.cfg.KNNPixels {
+			pixels, err := PixelKNNAccuracy(*s.opts.KNN, s.cfg.KNNK, s.cfg.KNNTemperature)
+			if err != nil {
+				return fmt.Errorf("moco sink: %w", err)
+			}
+			s.mu.Lock()
+			s.stats.knnPixels = &pixels
+			s.mu.Unlock()
+			s.logf("knn accuracy of raw pixels %.4f", pixels)
+		}
 	} else {
 		s.logf("epoch %d knn accuracy %.4f", s.trainer.Epoch(), acc)
 	}
@@ -383,6 +394,9 @@ func (s *Sink) Summary() map[string]any {
 	}
 	if st.knnInit != nil {
 		out["knn_accuracy_at_init"] = *st.knnInit
+	}
+	if st.knnPixels != nil {
+		out["knn_pixels_accuracy"] = *st.knnPixels
 	}
 	if len(st.knn) > 0 {
 		out["knn_accuracy"] = st.knn[len(st.knn)-1]

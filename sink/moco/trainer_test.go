@@ -3,6 +3,7 @@ package moco
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -339,6 +340,35 @@ func TestKNNClassifyWeightedVote(t *testing.T) {
 	acc, _ = KNNClassify(bank, labels, test, []int32{1, 0}, 2, 3, 0.1)
 	if acc != 0 {
 		t.Errorf("swapped labels: accuracy %g, want 0", acc)
+	}
+}
+
+// The raw-pixel vote compares images by the cosine of their channel-averaged pixels: the
+// brightness of an image does not matter, its pattern does, and colour only through its mean.
+func TestPixelKNNComparesPixelPatterns(t *testing.T) {
+	// 1x2 images: class 0 bright left, class 1 bright right (RGB triples).
+	img := func(left, right [3]uint8) []uint8 { return append(left[:], right[:]...) }
+	split := func(images [][]uint8, labels []int32) Dataset {
+		return func(yield func(LabeledBatch, error) bool) {
+			yield(LabeledBatch{Images: slices.Concat(images...), N: len(images), H: 1, W: 2, Labels: labels}, nil)
+		}
+	}
+	bank := split([][]uint8{img([3]uint8{200, 200, 200}, [3]uint8{10, 10, 10}), img([3]uint8{10, 10, 10}, [3]uint8{200, 200, 200})}, []int32{0, 1})
+	// A dim left-bright image, and a right-bright one whose bright pixel is pure red.
+	test := split([][]uint8{img([3]uint8{40, 40, 40}, [3]uint8{2, 2, 2}), img([3]uint8{0, 0, 0}, [3]uint8{255, 0, 0})}, []int32{0, 1})
+	acc, err := PixelKNNAccuracy(KNNSplits{Bank: bank, Test: test}, 1, 0.1)
+	if err != nil || acc != 1 {
+		t.Errorf("accuracy %g, err %v: want 1", acc, err)
+	}
+	swapped := split([][]uint8{img([3]uint8{40, 40, 40}, [3]uint8{2, 2, 2})}, []int32{1})
+	if acc, _ := PixelKNNAccuracy(KNNSplits{Bank: bank, Test: swapped}, 1, 0.1); acc != 0 {
+		t.Errorf("wrong label: accuracy %g, want 0", acc)
+	}
+	wide := func(yield func(LabeledBatch, error) bool) {
+		yield(LabeledBatch{Images: make([]uint8, 9), N: 1, H: 1, W: 3, Labels: []int32{0}}, nil)
+	}
+	if _, err := PixelKNNAccuracy(KNNSplits{Bank: bank, Test: wide}, 1, 0.1); err == nil {
+		t.Error("test images of another size accepted")
 	}
 }
 
