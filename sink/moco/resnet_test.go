@@ -10,9 +10,9 @@ import (
 	"pipeline/sink/moco/device"
 )
 
-// A training step of each ResNet runs on SimpleGo (im2col convolutions) and, where a PJRT
-// plugin is found, on XLA (GoMLX's convolution and its gradient); on SimpleGo the step graph of
-// the XLA code path also builds and compiles.
+// A training step of each ResNet runs on SimpleGo and, where a PJRT plugin is found, on XLA's
+// CPU plugin (im2col convolutions on both), and the step graph of the GPU's code path (GoMLX's
+// convolution and its gradient, native max-pool) runs on XLA and compiles on SimpleGo.
 func TestResNetSteps(t *testing.T) {
 	if testing.Short() {
 		t.Skip("ResNet steps skipped with -short")
@@ -30,11 +30,15 @@ func TestResNetSteps(t *testing.T) {
 			if math.IsNaN(float64(res.Loss)) || res.Loss <= 0 {
 				t.Errorf("%s/%s: loss %v", c.encoder, c.stem, res.Loss)
 			}
-			if cfg.Backend == device.XLA {
-				continue // that step was the XLA path
-			}
 			native := newTestTrainer(t, cfg)
 			native.nativeConv = true
+			if cfg.Backend == device.XLA {
+				// The GPU's code path (GoMLX's convolution, native max-pool) runs here too.
+				if res, err := native.TrainStep(randomViews(1, 4, 32, 32), randomViews(2, 4, 32, 32), 0); err != nil || math.IsNaN(float64(res.Loss)) {
+					t.Errorf("%s/%s with native convolutions: loss %v, %v", c.encoder, c.stem, res.Loss, err)
+				}
+				continue
+			}
 			if err := native.ensureShapes(4, 32, 32); err != nil {
 				t.Fatal(err)
 			}

@@ -49,7 +49,7 @@ type Trainer struct {
 	epoch                int
 	knnDone              int // 1 + the last epoch the kNN monitor evaluated (0: none); checkpointed
 
-	// nativeConv keeps GoMLX's convolution even on SimpleGo (tests of the XLA code path).
+	// nativeConv keeps GoMLX's convolution even on the CPU (tests of the GPU's code path).
 	nativeConv bool
 
 	stepExec     *context.Exec
@@ -84,7 +84,7 @@ func (t *Trainer) Backend() backends.Backend { return t.backend }
 // net returns the build settings of one encoder pass.
 func (t *Trainer) net(train bool, initFrom *context.Context, rng *rand.Rand) *model.Net {
 	return &model.Net{Train: train, BNSplits: t.cfg.BNSplits, Compute: t.compute, InitFrom: initFrom, RNG: rng, Backend: t.backend,
-		Im2col: !t.nativeConv && device.KindOf(t.backend) == device.Go}
+		Im2col: !t.nativeConv && device.IsCPU(t.backend)}
 }
 
 // createVariables builds both encoders once in a graph that is never compiled: that creates

@@ -117,6 +117,11 @@ func KindOf(b backends.Backend) string {
 	return XLA
 }
 
+// IsCPU tells whether b computes on the host's CPU: SimpleGo, or XLA with a CPU plugin.
+func IsCPU(b backends.Backend) bool {
+	return KindOf(b) == Go || strings.Contains(strings.ToLower(b.DeviceDescription(0)), "cpu")
+}
+
 // ErrNoPlugin says no PJRT plugin was found on this machine.
 var ErrNoPlugin = errors.New("no PJRT plugin found")
 

@@ -5,6 +5,7 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 
+	"pipeline/sink/moco/device"
 	"pipeline/sink/moco/device/devicetest"
 )
 
@@ -12,6 +13,9 @@ import (
 // missing plugin fails instead of skipping.
 func TestCPUPluginComputes(t *testing.T) {
 	b := devicetest.OpenXLA(t)
+	if !device.IsCPU(b) {
+		t.Errorf("%s (%s) is not taken for a CPU", b.Name(), b.DeviceDescription(0))
+	}
 	got := MustExecOnce(b, func(x *Node) *Node { return ReduceAllSum(Mul(x, x)) }, []float32{1, 2, 3})
 	if v := got.Value().(float32); v != 14 {
 		t.Fatalf("sum of squares on %s: %v, want 14", b.Name(), v)
