@@ -17,6 +17,7 @@ for rep in $(seq "$reps"); do
   echo "# round $rep"
   gobench small-28-b64 go 5
   gobench small-28-b64 xla 30
+  gobench small-28-b64 xla-native 30
   "$py" ../../bench/trainer_step_torch.py --model small-28-b64 --steps 30
   gobench resnet18-64-b32 go 1
   gobench resnet18-64-b32 xla 5

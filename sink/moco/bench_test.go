@@ -3,6 +3,7 @@ package moco
 import (
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,19 +26,21 @@ var stepBenches = []stepBench{
 }
 
 // BenchmarkStep times one training step (host views in, loss out) per model and backend,
-// after a first step that compiles. MOCO_BENCH_DTYPE=bfloat16 runs it in bfloat16.
+// after a first step that compiles: go, xla (im2col convolutions, as the trainer runs on a CPU
+// plugin) and xla-native (GoMLX's convolution). MOCO_BENCH_DTYPE=bfloat16 runs it in bfloat16.
 func BenchmarkStep(b *testing.B) {
 	for _, sb := range stepBenches {
-		for _, kind := range []string{device.Go, device.XLA} {
-			b.Run(sb.name+"/"+kind, func(b *testing.B) {
+		for _, variant := range []string{device.Go, device.XLA, device.XLA + "-native"} {
+			b.Run(sb.name+"/"+variant, func(b *testing.B) {
 				cfg := tinyConfig()
-				cfg.Backend = kind
+				cfg.Backend = strings.TrimSuffix(variant, "-native")
 				cfg.Encoder, cfg.Stem, cfg.Queue, cfg.BNSplits = sb.encoder, sb.stem, sb.queue, sb.bnSplits
 				cfg.Momentum = 0.99
 				if dt := os.Getenv("MOCO_BENCH_DTYPE"); dt != "" {
 					cfg.DType = dt
 				}
 				tr := newTestTrainer(b, cfg)
+				tr.nativeConv = strings.HasSuffix(variant, "-native")
 				q, k := randomViews(1, sb.batch, sb.size, sb.size), randomViews(2, sb.batch, sb.size, sb.size)
 				start := time.Now()
 				if _, err := tr.TrainStep(q, k, 0); err != nil {
@@ -56,7 +59,8 @@ func BenchmarkStep(b *testing.B) {
 }
 
 // BenchmarkCompileResNet50 times XLA's compilation of the ResNet-50 MoCo step at 224², batch
-// MOCO_BENCH_BATCH (32), with split BN (8 groups) and with plain BN (one group), once each.
+// MOCO_BENCH_BATCH (32), with split BN (8 groups) and with plain BN (one group), once each,
+// with GoMLX's convolutions: the graph the GPU compiles.
 func BenchmarkCompileResNet50(b *testing.B) {
 	batch := 32
 	if s := os.Getenv("MOCO_BENCH_BATCH"); s != "" {
@@ -76,6 +80,7 @@ func BenchmarkCompileResNet50(b *testing.B) {
 			cfg.Encoder, cfg.Stem, cfg.BNSplits, cfg.Queue = "resnet50", "imagenet", splits, 65536
 			for range b.N {
 				tr := newTestTrainer(b, cfg)
+				tr.nativeConv = true
 				if err := tr.ensureShapes(batch, 224, 224); err != nil {
 					b.Fatal(err)
 				}
