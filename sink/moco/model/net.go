@@ -40,11 +40,12 @@ type Net struct {
 	// Backend decides whether max-pool can use the native op (it needs SelectAndScatter for
 	// its gradient).
 	Backend backends.Backend
-	// Im2col lowers convolutions to strided slices and one matmul, for the CPU: SimpleGo's own
-	// convolution is a naive loop, tens of times slower than its matmul, and XLA's CPU
-	// convolution is slow at small spatial sizes (a 3x3 conv of 512 channels at 2x2, batch 32:
-	// 1.7 s forward; ResNet-18 at 64² took 23 s a step, 2.9 s with im2col; docs/trainer.md).
+	// Im2col lowers convolutions to strided slices and one matmul: SimpleGo's own convolution
+	// is a naive loop, tens of times slower than its matmul.
 	Im2col bool
+	// Im2colBelow lowers only the convolutions whose output has fewer pixels than that: XLA's
+	// CPU convolution is slow at small spatial sizes (docs/trainer.md).
+	Im2colBelow int
 
 	root string // the scope the encoder is built in; InitFrom's scope replaces it
 }
@@ -124,7 +125,9 @@ func (n *Net) Conv(ctx *context.Context, x *Node, outChannels, kernel, stride in
 	std := math.Sqrt(2 / float64(outChannels*kernel*kernel))
 	w := n.variable(ctx, "weight", true, n.normal(std, kernel, kernel, inChannels, outChannels)).ValueGraph(x.Graph())
 	pad := kernel / 2
-	if n.Im2col {
+	outH := (x.Shape().Dimensions[1]+2*pad-kernel)/stride + 1
+	outW := (x.Shape().Dimensions[2]+2*pad-kernel)/stride + 1
+	if n.Im2col || outH*outW < n.Im2colBelow {
 		return ConvertDType(im2colConv(n.compute(x), n.compute(w), stride, pad), dtypes.Float32)
 	}
 	y := Convolve(n.compute(x), n.compute(w)).StridePerAxis(stride, stride).
