@@ -175,7 +175,7 @@ func (j *Job) Plan() string {
 		"memory %s = encoded %s + decoded %s + views %s + batches %s; batches of %d (%s); sink %s",
 		w.Decode, w.Augment, runtime.GOMAXPROCS(0), w.Queue, j.Window,
 		config.ByteSize(sp.Total()), config.ByteSize(sp.Encoded), config.ByteSize(sp.Decoded),
-		config.ByteSize(sp.Views), config.ByteSize(sp.Batches), j.Batch.Size, strings.Join(groups, ", "), j.sinkKind)
+		config.ByteSize(sp.Views), config.ByteSize(sp.Batches), j.Batch.Size, strings.Join(groups, ", "), j.sinkPlan())
 }
 
 // steps is the job's graph between the source and the batcher, in flow order: Run chains

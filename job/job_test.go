@@ -29,6 +29,7 @@ import (
 	"pipeline/pipeline/config"
 	"pipeline/schema"
 	"pipeline/sink/arrowsocket"
+	"pipeline/sink/moco/device"
 	"pipeline/stages/decode"
 	"pipeline/stages/source"
 )
@@ -206,6 +207,39 @@ func TestPlanSaysHowTheJobIsLaidOut(t *testing.T) {
 		if !strings.Contains(plan, want) {
 			t.Errorf("plan %q lacks %q", plan, want)
 		}
+	}
+}
+
+// With the trainer sink the plan line says which backend `auto` chose, and why SimpleGo.
+func TestPlanNamesTheTrainersBackend(t *testing.T) {
+	plugin := filepath.Join(t.TempDir(), "pjrt_c_api_cpu_plugin.so")
+	if err := os.WriteFile(plugin, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"sink={kind: moco, backend: go}"}, "sink moco on go (SimpleGo)"},
+		{[]string{"sink={kind: moco, plugin: " + plugin + "}"}, "sink moco on xla (PJRT plugin " + plugin + ")"},
+		{[]string{"sink={kind: moco, backend: xla, plugin: /nonexistent/plugin.so}"}, "sink moco (backend xla: xla plugin: stat /nonexistent/plugin.so"},
+	}
+	for _, c := range cases {
+		plan := build(t, exampleYAML(t), c.sets...).Plan()
+		if !strings.Contains(plan, c.want) {
+			t.Errorf("plan %q lacks %q", plan, c.want)
+		}
+	}
+	// No plugin anywhere: auto falls back to SimpleGo and says so.
+	yaml := exampleYAML(t)
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", "")
+	t.Chdir(t.TempDir())
+	if _, err := device.FindPlugin(); err == nil {
+		t.Skip("a PJRT plugin is installed beside the test binary")
+	}
+	plan := build(t, yaml, "sink={kind: moco}").Plan()
+	if want := "sink moco on go (SimpleGo: no PJRT plugin found"; !strings.Contains(plan, want) {
+		t.Errorf("plan %q lacks %q", plan, want)
 	}
 }
 

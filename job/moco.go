@@ -6,6 +6,7 @@ import (
 	"pipeline/pipeline/config"
 	"pipeline/sink"
 	"pipeline/sink/moco"
+	"pipeline/sink/moco/device"
 	"pipeline/stages/source"
 )
 
@@ -27,6 +28,19 @@ func openMoCo(j *Job) (sink.Sink, error) {
 		return nil, err
 	}
 	return moco.New(cfg, opts)
+}
+
+// describeMoCo says which backend the trainer will run on (`auto` resolved).
+func describeMoCo(j *Job) string {
+	cfg, _, err := mocoConfig(j)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	c, err := device.Resolve(cfg.Backend, cfg.Plugin)
+	if err != nil {
+		return "(backend " + cfg.Backend + ": " + err.Error() + ")"
+	}
+	return "on " + c.String()
 }
 
 // mocoConfig reads the trainer's config: the sink block over MoCo v2's defaults, the cosine

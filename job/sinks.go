@@ -20,6 +20,8 @@ import (
 type sinkFactory struct {
 	check func(j *Job) error
 	open  func(j *Job) (sink.Sink, error)
+	// describe, if set, adds to the plan line what the block decides at run time.
+	describe func(j *Job) string
 }
 
 // plainSink is the factory of a sink built from its block alone.
@@ -43,9 +45,18 @@ var sinkKinds = map[string]sinkFactory{
 	"arrow-socket": plainSink(func(c arrowsocket.Config) (sink.Sink, error) { return arrowsocket.New(c) }),
 	"flight":       plainSink(func(c flight.Config) (sink.Sink, error) { return flight.New(c) }),
 	"moco": {
-		check: func(j *Job) error { _, _, err := mocoConfig(j); return err },
-		open:  openMoCo,
+		check:    func(j *Job) error { _, _, err := mocoConfig(j); return err },
+		open:     openMoCo,
+		describe: describeMoCo,
 	},
+}
+
+// sinkPlan is the sink as the plan line shows it.
+func (j *Job) sinkPlan() string {
+	if d := sinkKinds[j.sinkKind].describe; d != nil {
+		return j.sinkKind + " " + d(j)
+	}
+	return j.sinkKind
 }
 
 // decodeSink decodes the sink block strictly into the kind's config.

@@ -9,6 +9,7 @@
 # PYTHON picks the interpreter (default python3), SKIP_VENV=1 skips this part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/pjrt-cpu.sh # XLA's CPU PJRT plugin into .pjrt/ (the trainer's backend)
 need=()
 for p in gcc libc6-dev libturbojpeg0-dev libjpeg62-turbo-dev dataset-fashion-mnist; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")

@@ -56,64 +56,65 @@ func makeRecord(mem memory.Allocator, q, k []uint8, n, h, w int, labels []int32,
 // The sink trains on Arrow batches, releases every record, drops a batch of another size and
 // reports its figures; a second sink resumes from the checkpoint with the pipeline position.
 func TestSinkTrainsFromArrowAndResumes(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	cfg := tinyConfig()
-	cfg.CheckpointDir = t.TempDir()
-	cfg.LogEvery = 1
-	var log strings.Builder
-	s, err := New(cfg, Options{Log: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.PipelineState() != nil {
-		t.Fatal("fresh sink has a pipeline state")
-	}
-	ctx := context.Background()
-	labels := []int32{0, 1, 2, 3}
-	for i := range 3 {
-		q, k := randomViews(uint64(i), 4, 8, 8), randomViews(uint64(50+i), 4, 8, 8)
-		s.SetPipelineState([]byte(fmt.Sprintf("after-batch-%d", i)))
-		rec := makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, labels, i/2)
-		if err := s.Write(ctx, rec); err != nil {
+	eachBackend(t, func(t *testing.T, cfg Config) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		cfg.CheckpointDir = t.TempDir()
+		cfg.LogEvery = 1
+		var log strings.Builder
+		s, err := New(cfg, Options{Log: &log})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	short := makeRecord(mem, make([]uint8, 2*8*8*3), make([]uint8, 2*8*8*3), 2, 8, 8, labels[:2], 1)
-	if err := s.Write(ctx, short); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	sum := s.Summary()
-	if sum["steps"] != int64(3) || sum["dropped_rows"] != int64(2) {
-		t.Fatalf("summary %v: want 3 steps and 2 dropped rows", sum)
-	}
-	loss, ok := sum["final_loss"].(float32)
-	if !ok || math.IsNaN(float64(loss)) || loss <= 0 {
-		t.Errorf("final_loss %v", sum["final_loss"])
-	}
-	if frac, ok := sum["data_wait_fraction"].(float64); !ok || frac < 0 || frac > 1 {
-		t.Errorf("data_wait_fraction %v", sum["data_wait_fraction"])
-	}
-	// Epoch 0 took 2 steps: the third step's line knows the total of 4 epochs and the time left.
-	if !strings.Contains(log.String(), "epoch 1/4 step 1 loss") || !regexp.MustCompile(`epoch 2/4 step 3/8 loss [0-9.]+ acc [0-9.]+ lr [0-9.]+ data-wait [0-9]+% step [0-9]+ms left [0-9]`).MatchString(log.String()) {
-		t.Errorf("log lacks the progress lines:\n%s", log.String())
-	}
-	checkTrainingReport(t, s, filepath.Join(cfg.CheckpointDir, "training.png"), loss)
+		if s.PipelineState() != nil {
+			t.Fatal("fresh sink has a pipeline state")
+		}
+		ctx := context.Background()
+		labels := []int32{0, 1, 2, 3}
+		for i := range 3 {
+			q, k := randomViews(uint64(i), 4, 8, 8), randomViews(uint64(50+i), 4, 8, 8)
+			s.SetPipelineState([]byte(fmt.Sprintf("after-batch-%d", i)))
+			rec := makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, labels, i/2)
+			if err := s.Write(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		short := makeRecord(mem, make([]uint8, 2*8*8*3), make([]uint8, 2*8*8*3), 2, 8, 8, labels[:2], 1)
+		if err := s.Write(ctx, short); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sum := s.Summary()
+		if sum["steps"] != int64(3) || sum["dropped_rows"] != int64(2) || sum["backend"] != cfg.Backend {
+			t.Fatalf("summary %v: want 3 steps and 2 dropped rows on %s", sum, cfg.Backend)
+		}
+		loss, ok := sum["final_loss"].(float32)
+		if !ok || math.IsNaN(float64(loss)) || loss <= 0 {
+			t.Errorf("final_loss %v", sum["final_loss"])
+		}
+		if frac, ok := sum["data_wait_fraction"].(float64); !ok || frac < 0 || frac > 1 {
+			t.Errorf("data_wait_fraction %v", sum["data_wait_fraction"])
+		}
+		// Epoch 0 took 2 steps: the third step's line knows the total of 4 epochs and the time left.
+		if !strings.Contains(log.String(), "epoch 1/4 step 1 loss") || !regexp.MustCompile(`epoch 2/4 step 3/8 loss [0-9.]+ acc [0-9.]+ lr [0-9.]+ data-wait [0-9]+% step [0-9]+ms left [0-9]`).MatchString(log.String()) {
+			t.Errorf("log lacks the progress lines:\n%s", log.String())
+		}
+		checkTrainingReport(t, s, filepath.Join(cfg.CheckpointDir, "training.png"), loss)
 
-	resumed, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resumed.Close()
-	if got := string(resumed.PipelineState()); got != "after-batch-2" {
-		t.Errorf("resumed pipeline state %q, want after-batch-2", got)
-	}
-	if resumed.Trainer().Step() != 3 || resumed.Trainer().Epoch() != 1 {
-		t.Errorf("resumed at step %d epoch %d", resumed.Trainer().Step(), resumed.Trainer().Epoch())
-	}
+		resumed, err := New(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resumed.Close()
+		if got := string(resumed.PipelineState()); got != "after-batch-2" {
+			t.Errorf("resumed pipeline state %q, want after-batch-2", got)
+		}
+		if resumed.Trainer().Step() != 3 || resumed.Trainer().Epoch() != 1 {
+			t.Errorf("resumed at step %d epoch %d", resumed.Trainer().Step(), resumed.Trainer().Epoch())
+		}
+	})
 }
 
 // A sink that resumes and then closes without training a step (the source was already at its
@@ -229,53 +230,54 @@ func trainAndClose(t *testing.T, mem memory.Allocator, cfg Config, batches int, 
 // A run resumed from a checkpoint taken at the end of an epoch (a periodic one, before the
 // next epoch's first batch ran the kNN monitor) still evaluates that epoch, then its own.
 func TestResumedSinkEvaluatesTheCheckpointsEpoch(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	cfg := tinyConfig()
-	cfg.CheckpointDir = t.TempDir()
-	cfg.KNNK = 2
-	crashed := newTestTrainer(t, cfg)
-	for i := range 2 {
-		if _, err := crashed.TrainStep(randomViews(uint64(i), 4, 8, 8), randomViews(uint64(9+i), 4, 8, 8), 0); err != nil {
+	eachBackend(t, func(t *testing.T, cfg Config) {
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		cfg.CheckpointDir = t.TempDir()
+		cfg.KNNK = 2
+		crashed := newTestTrainer(t, cfg)
+		for i := range 2 {
+			if _, err := crashed.TrainStep(randomViews(uint64(i), 4, 8, 8), randomViews(uint64(9+i), 4, 8, 8), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := crashed.Save(cfg.CheckpointDir, nil); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := crashed.Save(cfg.CheckpointDir, nil); err != nil {
-		t.Fatal(err)
-	}
-	images := flatBytes(randomViews(7, 4, 8, 8))
-	split := func(yield func(LabeledBatch, error) bool) {
-		yield(LabeledBatch{Images: images, N: 4, H: 8, W: 8, Labels: []int32{0, 1, 0, 1}}, nil)
-	}
-	s, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, k := randomViews(20, 4, 8, 8), randomViews(21, 4, 8, 8)
-	if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 2 {
-		t.Errorf("kNN evaluated %d times (%v), want 2: epoch 0, owed by the checkpoint, and epoch 1", len(got), got)
-	}
-	// The report counts the epochs on from the checkpoint: after the first and the second.
-	if k := s.Training().KNN; len(k) != 2 || k[0].Epoch != 1 || k[1].Epoch != 2 {
-		t.Errorf("report's kNN points %+v, want epochs 1 and 2", k)
-	}
-	// The final checkpoint says epoch 1 was evaluated: resuming it owes nothing more.
-	r, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := r.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 0 {
-		t.Errorf("a resumed run with nothing to train evaluated %d times, want 0", len(got))
-	}
+		images := flatBytes(randomViews(7, 4, 8, 8))
+		split := func(yield func(LabeledBatch, error) bool) {
+			yield(LabeledBatch{Images: images, N: 4, H: 8, W: 8, Labels: []int32{0, 1, 0, 1}}, nil)
+		}
+		s, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, k := randomViews(20, 4, 8, 8), randomViews(21, 4, 8, 8)
+		if err := s.Write(context.Background(), makeRecord(mem, flatBytes(q), flatBytes(k), 4, 8, 8, []int32{0, 1, 2, 3}, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 2 {
+			t.Errorf("kNN evaluated %d times (%v), want 2: epoch 0, owed by the checkpoint, and epoch 1", len(got), got)
+		}
+		// The report counts the epochs on from the checkpoint: after the first and the second.
+		if k := s.Training().KNN; len(k) != 2 || k[0].Epoch != 1 || k[1].Epoch != 2 {
+			t.Errorf("report's kNN points %+v, want epochs 1 and 2", k)
+		}
+		// The final checkpoint says epoch 1 was evaluated: resuming it owes nothing more.
+		r, err := New(cfg, Options{KNN: &KNNSplits{Bank: split, Test: split}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := r.Summary()["knn_accuracy_per_epoch"].([]float64); len(got) != 0 {
+			t.Errorf("a resumed run with nothing to train evaluated %d times, want 0", len(got))
+		}
+	})
 }
 
 // checkTrainingReport: the report holds every step in order, the first (compiling) one without

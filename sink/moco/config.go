@@ -33,7 +33,7 @@ type Config struct {
 	Epochs          int     `yaml:"epochs"` // E of the cosine schedule
 	Cosine          bool    `yaml:"cos"`
 	Symmetric       bool    `yaml:"symmetric"`
-	Backend         string  `yaml:"backend"` // xla | go
+	Backend         string  `yaml:"backend"` // auto | xla | go
 	Plugin          string  `yaml:"plugin"`  // PJRT plugin path for xla; empty: searched
 	DType           string  `yaml:"dtype"`   // float32 | bfloat16 (convolutions and matmuls)
 	CheckpointDir   string  `yaml:"checkpoint_dir"`
@@ -46,6 +46,9 @@ type Config struct {
 	Seed           uint64  `yaml:"seed"`
 	KNNK           int     `yaml:"knn_k"`
 	KNNTemperature float64 `yaml:"knn_temperature"`
+	// KNNPixels also runs the kNN vote on raw pixels once at the start (knn_pixels_accuracy):
+	// the baseline the features should beat.
+	KNNPixels bool `yaml:"knn_pixels"`
 }
 
 // DefaultConfig is MoCo v2 on ImageNet (main_moco.py --mlp --moco-t 0.2 --aug-plus --cos),
@@ -66,7 +69,7 @@ func DefaultConfig() Config {
 		WeightDecay:    1e-4,
 		Epochs:         200,
 		Cosine:         true,
-		Backend:        device.XLA,
+		Backend:        device.Auto,
 		DType:          "float32",
 		CheckpointKeep: 2,
 		LogEvery:       50,
@@ -104,9 +107,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	switch c.Backend {
-	case device.XLA, device.Go:
+	case device.Auto, device.XLA, device.Go:
 	default:
-		return fmt.Errorf("unknown backend %q: want xla or go", c.Backend)
+		return fmt.Errorf("unknown backend %q: want auto, xla or go", c.Backend)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"pipeline/sink/moco/device"
+	"pipeline/sink/moco/device/devicetest"
 )
 
 // tinyConfig is a small CPU configuration: the small convnet, a short queue.
@@ -19,6 +20,21 @@ func tinyConfig() Config {
 	cfg.Epochs = 4
 	cfg.LogEvery = 0
 	return cfg
+}
+
+// eachBackend runs test on SimpleGo and on XLA (the PJRT plugin devicetest finds; skipped
+// without one, except in CI), each with tinyConfig on that backend.
+func eachBackend(t *testing.T, test func(t *testing.T, cfg Config)) {
+	for _, kind := range []string{device.Go, device.XLA} {
+		t.Run(kind, func(t *testing.T) {
+			cfg := tinyConfig()
+			cfg.Backend = kind
+			if kind == device.XLA {
+				cfg.Plugin = devicetest.XLAPlugin(t)
+			}
+			test(t, cfg)
+		})
+	}
 }
 
 func newTestTrainer(t testing.TB, cfg Config) *Trainer {

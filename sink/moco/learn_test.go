@@ -86,48 +86,49 @@ func TestLearnsFashionMNIST(t *testing.T) {
 	}
 	train := readFashion(t, "train", 2048)
 	test := readFashion(t, "t10k", 1000)
-	cfg := tinyConfig()
-	cfg.Queue = 1024
-	cfg.BNSplits = 4
-	cfg.Momentum = 0.99
-	cfg.LR = 0.24 // 0.06 at batch 64
-	cfg.Epochs = 2
-	cfg.KNNK = 50
-	cfg.LogEvery = 32
-	knn := &KNNSplits{Bank: datasetOf(train, 0, 2048), Test: datasetOf(test, 0, 1000)}
-	s, err := New(cfg, Options{KNN: knn, Log: testLog{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	const batch = 64
-	rng := rand.New(rand.NewPCG(3, 4))
-	order := rng.Perm(train.N)
-	for epoch := range cfg.Epochs {
-		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for start := 0; start+batch <= len(order); start += batch {
-			var q, k []uint8
-			labels := make([]int32, batch)
-			for j, idx := range order[start : start+batch] {
-				q = augment(rng, train, idx, q)
-				k = augment(rng, train, idx, k)
-				labels[j] = train.Labels[idx]
-			}
-			if err := s.Write(context.Background(), makeRecord(mem, q, k, batch, train.H, train.W, labels, epoch)); err != nil {
-				t.Fatal(err)
+	eachBackend(t, func(t *testing.T, cfg Config) {
+		cfg.Queue = 1024
+		cfg.BNSplits = 4
+		cfg.Momentum = 0.99
+		cfg.LR = 0.24 // 0.06 at batch 64
+		cfg.Epochs = 2
+		cfg.KNNK = 50
+		cfg.LogEvery = 32
+		knn := &KNNSplits{Bank: datasetOf(train, 0, 2048), Test: datasetOf(test, 0, 1000)}
+		s, err := New(cfg, Options{KNN: knn, Log: testLog{t}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		const batch = 64
+		rng := rand.New(rand.NewPCG(3, 4))
+		order := rng.Perm(train.N)
+		for epoch := range cfg.Epochs {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for start := 0; start+batch <= len(order); start += batch {
+				var q, k []uint8
+				labels := make([]int32, batch)
+				for j, idx := range order[start : start+batch] {
+					q = augment(rng, train, idx, q)
+					k = augment(rng, train, idx, k)
+					labels[j] = train.Labels[idx]
+				}
+				if err := s.Write(context.Background(), makeRecord(mem, q, k, batch, train.H, train.W, labels, epoch)); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	sum := s.Summary()
-	t.Logf("summary: %v", sum)
-	initAcc, final := sum["knn_accuracy_at_init"].(float64), sum["knn_accuracy"].(float64)
-	if final < initAcc+0.03 {
-		t.Errorf("kNN accuracy %.3f after training, %.3f at init: no clear gain", final, initAcc)
-	}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sum := s.Summary()
+		t.Logf("summary: %v", sum)
+		initAcc, final := sum["knn_accuracy_at_init"].(float64), sum["knn_accuracy"].(float64)
+		if final < initAcc+0.03 {
+			t.Errorf("kNN accuracy %.3f after training, %.3f at init: no clear gain", final, initAcc)
+		}
+	})
 }
 
 type testLog struct{ t *testing.T }

@@ -68,6 +68,7 @@ type runStats struct {
 	droppedRows            int64
 	knn                    []float64 // after each epoch
 	knnInit                *float64
+	knnPixels              *float64
 	lastCheckpoint         string
 	report                 reportStats // the training report's series and the progress line's figures
 }
@@ -80,8 +81,11 @@ func New(cfg Config, opts Options) (*Sink, error) {
 	}
 	backend := opts.Backend
 	if backend == nil {
-		var err error
-		if backend, err = device.Open(cfg.Backend, cfg.Plugin); err != nil {
+		choice, err := device.Resolve(cfg.Backend, cfg.Plugin)
+		if err != nil {
+			return nil, fmt.Errorf("moco sink: %w", err)
+		}
+		if backend, err = choice.Open(); err != nil {
 			return nil, fmt.Errorf("moco sink: %w", err)
 		}
 	}
@@ -347,6 +351,16 @@ func (s *Sink) evaluate(atInit bool) error {
 	s.mu.Unlock()
 	if atInit {
 		s.logf("knn accuracy at init %.4f", acc)
+		if s.cfg.KNNPixels {
+			pixels, err := PixelKNNAccuracy(*s.opts.KNN, s.cfg.KNNK, s.cfg.KNNTemperature)
+			if err != nil {
+				return fmt.Errorf("moco sink: %w", err)
+			}
+			s.mu.Lock()
+			s.stats.knnPixels = &pixels
+			s.mu.Unlock()
+			s.logf("knn accuracy of raw pixels %.4f", pixels)
+		}
 		return nil
 	}
 	s.logf("epoch %d knn accuracy %.4f", s.trainer.Epoch()+1, acc)
@@ -394,6 +408,7 @@ func (s *Sink) Summary() map[string]any {
 		"final_lr":       st.lastLR,
 		"first_step_s":   float64(st.firstStepNs) / 1e9,
 		"dropped_rows":   st.droppedRows,
+		"backend":        device.KindOf(s.trainer.Backend()),
 	}
 	if st.waitNs+st.stepNs > 0 {
 		out["data_wait_fraction"] = float64(st.waitNs) / float64(st.waitNs+st.stepNs)
@@ -401,6 +416,9 @@ func (s *Sink) Summary() map[string]any {
 	}
 	if st.knnInit != nil {
 		out["knn_accuracy_at_init"] = *st.knnInit
+	}
+	if st.knnPixels != nil {
+		out["knn_pixels_accuracy"] = *st.knnPixels
 	}
 	if len(st.knn) > 0 {
 		out["knn_accuracy"] = st.knn[len(st.knn)-1]

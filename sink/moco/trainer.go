@@ -49,7 +49,7 @@ type Trainer struct {
 	epoch                int
 	knnDone              int // 1 + the last epoch the kNN monitor evaluated (0: none); checkpointed
 
-	// nativeConv keeps GoMLX's convolution even on SimpleGo (tests of the XLA code path).
+	// nativeConv keeps GoMLX's convolution even on the CPU (tests of the GPU's code path).
 	nativeConv bool
 
 	stepExec     *context.Exec
@@ -84,7 +84,21 @@ func (t *Trainer) Backend() backends.Backend { return t.backend }
 // net returns the build settings of one encoder pass.
 func (t *Trainer) net(train bool, initFrom *context.Context, rng *rand.Rand) *model.Net {
 	return &model.Net{Train: train, BNSplits: t.cfg.BNSplits, Compute: t.compute, InitFrom: initFrom, RNG: rng, Backend: t.backend,
-		Im2col: !t.nativeConv && (t.backend.Name() == device.Go || strings.HasPrefix(t.backend.Name(), "SimpleGo"))}
+		Im2col: !t.nativeConv && device.KindOf(t.backend) == device.Go, Im2colBelow: im2colBelow(t)}
+}
+
+// cpuIm2colBelow: on XLA's CPU plugin, convolutions with fewer output pixels than this go
+// through im2col. Its own convolution is fast at 8x8 and above and very slow below (a 3x3 conv
+// of 512 channels at 2x2, batch 32: 1.7 s forward). Measured on ResNet-18 at 64², batch 32:
+// all native 17-23 s a step, all im2col 0.60-0.65 s, im2col below 64 pixels 0.29-0.31 s; the
+// small convnet at 28²: 15, 41-43 and 19-23 ms (docs/trainer.md).
+const cpuIm2colBelow = 64
+
+func im2colBelow(t *Trainer) int {
+	if t.nativeConv || !device.IsCPU(t.backend) {
+		return 0
+	}
+	return cpuIm2colBelow
 }
 
 // createVariables builds both encoders once in a graph that is never compiled: that creates

@@ -31,7 +31,7 @@ func EvalLinearMain(args []string, stdout, stderr io.Writer) error {
 	testLabels := fs.String("test-labels", "", "IDX labels of the test set")
 	trainLimit := fs.Int("train-limit", 0, "use only the first N training images (0: all)")
 	testLimit := fs.Int("test-limit", 0, "use only the first N test images (0: all)")
-	backend := fs.String("backend", device.Go, "xla or go")
+	backend := fs.String("backend", device.Auto, "auto (xla when a PJRT plugin is found, else go), xla or go")
 	plugin := fs.String("plugin", "", "PJRT plugin for -backend xla (default: searched)")
 	lc := moco.DefaultLinearConfig()
 	fs.IntVar(&lc.Epochs, "epochs", lc.Epochs, "classifier epochs")

@@ -40,9 +40,12 @@ type Net struct {
 	// Backend decides whether max-pool can use the native op (it needs SelectAndScatter for
 	// its gradient).
 	Backend backends.Backend
-	// Im2col lowers convolutions to strided slices and one matmul. SimpleGo's own convolution
+	// Im2col lowers convolutions to strided slices and one matmul: SimpleGo's own convolution
 	// is a naive loop, tens of times slower than its matmul.
 	Im2col bool
+	// Im2colBelow lowers only the convolutions whose output has fewer pixels than that: XLA's
+	// CPU convolution is slow at small spatial sizes (docs/trainer.md).
+	Im2colBelow int
 
 	root string // the scope the encoder is built in; InitFrom's scope replaces it
 }
@@ -122,7 +125,9 @@ func (n *Net) Conv(ctx *context.Context, x *Node, outChannels, kernel, stride in
 	std := math.Sqrt(2 / float64(outChannels*kernel*kernel))
 	w := n.variable(ctx, "weight", true, n.normal(std, kernel, kernel, inChannels, outChannels)).ValueGraph(x.Graph())
 	pad := kernel / 2
-	if n.Im2col {
+	outH := (x.Shape().Dimensions[1]+2*pad-kernel)/stride + 1
+	outW := (x.Shape().Dimensions[2]+2*pad-kernel)/stride + 1
+	if n.Im2col || outH*outW < n.Im2colBelow {
 		return ConvertDType(im2colConv(n.compute(x), n.compute(w), stride, pad), dtypes.Float32)
 	}
 	y := Convolve(n.compute(x), n.compute(w)).StridePerAxis(stride, stride).
@@ -220,12 +225,26 @@ func channelsLast(v *Node, rank int) *Node {
 // over each group's samples on small [N/S, S, C] tensors, and the statistics go back to
 // [N, 1, ..., 1, C], one row per sample. The gradient then has only the same per-sample
 // reductions. A grouped [N/S, S, H, W, C] view of x would give the gradient a reduction over
-// its axes {0, 2, 3}, kept axes apart, which XLA's GPU compiler took minutes over.
+// its axes {0, 2, 3}, kept axes apart, which XLA's GPU compiler took minutes over. With one
+// split it is plain BN, reducing over every axis but the channels at once.
 func SplitBatchNorm(x, gamma, beta *Node, splits int) (y, mean, variance *Node) {
 	dims := x.Shape().Dimensions
 	n, c := dims[0], dims[len(dims)-1]
 	if n%splits != 0 {
 		panic(fmt.Sprintf("model: batch %d is not divisible by bn_splits %d", n, splits))
+	}
+	eps := Scalar(x.Graph(), dtypes.Float32, BNEpsilon)
+	if splits == 1 {
+		// Plain BN: one reduction over every axis but the channels.
+		axes := make([]int, len(dims)-1)
+		for i := range axes {
+			axes[i] = i
+		}
+		mean = ReduceAndKeep(x, ReduceMean, axes...)
+		centered := Sub(x, mean)
+		variance = ReduceAndKeep(Square(centered), ReduceMean, axes...)
+		y = Add(Mul(Div(centered, Sqrt(Add(variance, eps))), gamma), beta)
+		return y, Reshape(mean, 1, c), Reshape(variance, 1, c)
 	}
 	spatial := make([]int, 0, len(dims)-2)
 	count := float64(n / splits)
@@ -253,7 +272,6 @@ func SplitBatchNorm(x, gamma, beta *Node, splits int) (y, mean, variance *Node) 
 	mean = groupMean(x)
 	centered := Sub(x, perSample(mean))
 	variance = groupMean(Square(centered))
-	eps := Scalar(x.Graph(), dtypes.Float32, BNEpsilon)
 	normed := Div(centered, perSample(Sqrt(Add(variance, eps))))
 	y = Add(Mul(normed, gamma), beta)
 	return y, mean, variance
