@@ -5,12 +5,16 @@ GO ?= go
 PYTHON ?= .venv/bin/python
 RACE_PKGS = ./pipeline/... ./job/... ./monitor/... ./schema/... ./stages/... ./sink/null/... ./sink/arrowfile/... ./sink/arrowsocket/... ./sink/rankqueue/... ./sink/flight/...
 
-.PHONY: deps build example test bench
+.PHONY: deps build-deps build example test bench
 
 deps:
 	./scripts/deps.sh
 
-build: deps
+# What building and running needs: Debian's packages and the PJRT plugin, not the test tools.
+build-deps:
+	SKIP_VENV=1 SKIP_VERSITYGW=1 ./scripts/deps.sh
+
+build: build-deps
 	$(GO) build -o bin/pipeline ./cmd/pipeline
 
 example: build
