@@ -3,7 +3,7 @@
 #   make test      vet, unit tests, the race detector on the runtime packages, the Python client
 GO ?= go
 PYTHON ?= .venv/bin/python
-RACE_PKGS = ./pipeline/... ./job/... ./monitor/... ./schema/... ./stages/... ./sink/null/... ./sink/arrowfile/... ./sink/arrowsocket/... ./sink/rankqueue/... ./sink/flight/...
+RACE_PKGS = ./pipeline/... ./job/... ./monitor/... ./schema/... ./stages/... ./sink/null/... ./sink/arrowfile/... ./sink/arrowsocket/... ./sink/rankqueue/... ./sink/netsec/... ./sink/flight/...
 
 .PHONY: deps build-deps build example test bench
 

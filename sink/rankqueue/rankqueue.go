@@ -295,13 +295,12 @@ func (d *Dispatcher) Err() error {
 }
 
 // Claim hands rank to one consumer, named who in errors and summaries. world must match the
-// configured world size, or sets it when that was left to the first consumer.
+// configured world size, or sets it when that was left to the first consumer. A run that
+// already failed is no refusal: the rank is handed out and its first Next returns the cause, so
+// a rank that connects after another died sees the same aborted stream as one connected before.
 func (d *Dispatcher) Claim(rank, world int, who string) (*Consumer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.err != nil {
-		return nil, d.err
-	}
 	if world < 1 {
 		return nil, fmt.Errorf("world size %d must be at least 1", world)
 	}

@@ -135,3 +135,24 @@ func TestSummaryListsRanksAndRefusals(t *testing.T) {
 	}
 	d.Abort(errors.New("test over"))
 }
+
+// A rank that connects after the run failed (another rank died, say) is handed out, not
+// refused, and its first Next is the cause: it sees the aborted stream the others see.
+func TestClaimAfterAbortGetsTheCause(t *testing.T) {
+	d, err := New(Config{World: 2, QueueBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("rank 0 consumer lost after 2 batches")
+	d.Abort(cause)
+	c, err := d.Claim(1, 2, "late")
+	if err != nil {
+		t.Fatalf("Claim after the abort: %v", err)
+	}
+	if _, err := c.Next(context.Background()); !errors.Is(err, cause) {
+		t.Fatalf("Next after the abort: %v, want %v", err, cause)
+	}
+	if _, err := d.Claim(1, 2, "again"); err == nil {
+		t.Fatal("rank 1 served twice after the abort")
+	}
+}
