@@ -27,23 +27,28 @@ func BenchmarkSource(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			c.cfg.Rank, c.cfg.WorldSize = intp(0), intp(1)
-			acct := newAccount(256 << 20)
-			src, err := Open(c.cfg, Options{Account: acct, Epochs: 1 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer src.Close()
-			var bytes int64
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				it, err := src.Next(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				bytes += int64(len(it.Encoded))
-				it.Release()
-			}
-			b.SetBytes(bytes / int64(b.N))
+			benchmarkSource(b, c.cfg)
 		})
 	}
+}
+
+// benchmarkSource reads b.N samples from a source opened with cfg, reporting bytes per sample.
+func benchmarkSource(b *testing.B, cfg Config) {
+	acct := newAccount(256 << 20)
+	src, err := Open(cfg, Options{Account: acct, Epochs: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	var bytes int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		it, err := src.Next(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += int64(len(it.Encoded))
+		it.Release()
+	}
+	b.SetBytes(bytes / int64(b.N))
 }

@@ -2,7 +2,6 @@ package source
 
 import (
 	"archive/tar"
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -61,24 +60,7 @@ func BenchmarkRemoteSource(b *testing.B) {
 		{"http", web.URL + "/bench-{000..003}.tar"},
 	} {
 		b.Run(c.name+"/readers2", func(b *testing.B) {
-			cfg := Config{Shards: Patterns{c.shards}, Readers: 2, Rank: intp(0), WorldSize: intp(1)}
-			acct := newAccount(256 << 20)
-			src, err := Open(cfg, Options{Account: acct, Epochs: 1 << 30})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer src.Close()
-			var bytes int64
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				it, err := src.Next(context.Background())
-				if err != nil {
-					b.Fatal(err)
-				}
-				bytes += int64(len(it.Encoded))
-				it.Release()
-			}
-			b.SetBytes(bytes / int64(b.N))
+			benchmarkSource(b, Config{Shards: Patterns{c.shards}, Readers: 2, Rank: intp(0), WorldSize: intp(1)})
 		})
 	}
 }
