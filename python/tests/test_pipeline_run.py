@@ -200,6 +200,11 @@ class PipelineIntoTorchTest(unittest.TestCase):
             try:
                 self.assertEqual(consumer.stdout.readline(), "batch 0\n")
                 self.assertEqual(consumer.stdout.readline(), "batch 1\n")
+                # Rank 1 must be connected and reading before rank 0 dies; a rank that connects
+                # only after the failure gets the aborted stream at once, with nothing to read.
+                deadline = time.monotonic() + 30
+                while rank1["batches"] < 1 and rank1["error"] is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
             finally:
                 consumer.send_signal(signal.SIGKILL)
                 consumer.wait()
